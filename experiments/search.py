@@ -22,17 +22,24 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from experiments import algos
 from lanas_jax import analysis
 from lanas_jax.benchmarks import list_benchmarks, load_benchmark
-from lanas_jax.partition.lanas import EMPTY_LEAF_RULES, LaNAS, LaNASParams
 from lanas_jax.runner import seed_keys, timed_sweep
-from lanas_jax.strategies import registered
-from lanas_jax.strategies.evolution import RegularizedEvolution
-from lanas_jax.strategies.random_search import RandomSearch
 
 _ALGO = flags.DEFINE_string("algo", "lanas,random,evolution", "Comma-separated strategies.")
 _BENCHMARK = flags.DEFINE_string(
-    "benchmark", "nb201_cifar10", "An embedded benchmark name or a path to a .npz table."
+    "benchmark",
+    "nb201_cifar10",
+    "An embedded benchmark name, a path to a .npz table, or "
+    "nb101:/path/to/nasbench_only108.tfrecord (NAS-Bench-101 from the official file).",
+)
+_NB101_EPOCHS = flags.DEFINE_integer(
+    "nb101_epochs", None, "NAS-Bench-101 epoch budget (4, 12, 36 or 108; default 108)."
+)
+_NB101_ENCODING = flags.DEFINE_enum(
+    "nb101_encoding", None, ["lanas49", "vaenas26", "onehot56"],
+    "NAS-Bench-101 features (default lanas49).",
 )
 _SEEDS = flags.DEFINE_integer("seeds", 100, "Independent searches per strategy.")
 _BUDGET = flags.DEFINE_integer(
@@ -42,41 +49,12 @@ _SEED = flags.DEFINE_integer("seed", 0, "Master seed; the per-search keys derive
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/search", "Where outputs go.")
 _LIST = flags.DEFINE_bool("list_benchmarks", False, "Print the embedded benchmarks and exit.")
 
-_HEIGHT = flags.DEFINE_integer("lanas_height", 5, "LaNAS tree height (levels).")
-_SELECTS = flags.DEFINE_integer(
-    "lanas_selects", 20, "LaNAS #selects between refits (paper Sec. 4.2: 100)."
-)
-_INIT = flags.DEFINE_integer(
-    "lanas_init", 10, "LaNAS uniformly random initial samples (paper Sec. 4.2: 400)."
-)
-_CP = flags.DEFINE_float("lanas_cp", 0.1, "LaNAS UCB exploration constant Cp.")
-_RIDGE = flags.DEFINE_float("lanas_ridge", 1e-3, "LaNAS relative ridge strength.")
-_EMPTY = flags.DEFINE_enum(
-    "lanas_empty_leaf", "first_nonempty", list(EMPTY_LEAF_RULES), "LaNAS empty-leaf rule."
-)
-_POP = flags.DEFINE_integer("evolution_population", 50, "Regularized evolution population.")
-_TOURNAMENT = flags.DEFINE_integer("evolution_tournament", 10, "Evolution tournament size.")
-
-
 def build_strategy(name: str):
     """The strategy named ``name`` configured from the flags, and its params."""
-    if name == "lanas":
-        strategy = LaNAS(
-            tree_height=_HEIGHT.value,
-            num_selects=_SELECTS.value,
-            num_init=_INIT.value,
-            empty_leaf=_EMPTY.value,
-        )
-        return strategy, LaNASParams(cp=_CP.value, ridge=_RIDGE.value)
-    if name == "random":
-        strategy = RandomSearch()
-    elif name == "evolution":
-        strategy = RegularizedEvolution(
-            population_size=_POP.value, tournament_size=_TOURNAMENT.value
-        )
-    else:
-        raise app.UsageError(f"--algo: unknown strategy {name!r}; known: {', '.join(registered())}")
-    return strategy, strategy.default_params()
+    try:
+        return algos.build(name)
+    except ValueError as e:
+        raise app.UsageError(f"--algo: {e}") from e
 
 
 def config_of(strategy, params) -> dict:
@@ -161,13 +139,17 @@ def main(argv):
     if not names:
         raise app.UsageError("--algo is empty")
     for name in names:
-        if name not in registered():
-            known = ", ".join(registered())
+        if name not in algos.names():
+            known = ", ".join(algos.names())
             raise app.UsageError(f"--algo: unknown strategy {name!r}; known: {known}")
     if _SEEDS.value < 1:
         raise app.UsageError(f"--seeds must be >= 1, got {_SEEDS.value}")
     try:
-        bench = load_benchmark(_BENCHMARK.value)
+        bench = load_benchmark(
+            _BENCHMARK.value,
+            nb101_epochs=_NB101_EPOCHS.value,
+            nb101_encoding=_NB101_ENCODING.value,
+        )
     except ValueError as e:  # BenchmarkError too: a missing, corrupt or malformed table
         raise app.UsageError(f"--benchmark: {e}") from e
     budget = bench.size if _BUDGET.value == 0 else _BUDGET.value

@@ -28,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 import struct
 
+import numpy as np
+
 _DOUBLE = struct.Struct("<d")
 _EVAL_DOUBLES = ("current_epoch", "training_time", "train_accuracy", "validation_accuracy",
                  "test_accuracy")
@@ -180,21 +182,24 @@ def final_metrics(data: bytes) -> tuple[float, float, float, int]:
         elif field == 2:
             _expect(field, wire, 0)
             params = _int32(value)
+        elif field == 3:
+            _expect(field, wire, 1)
     if last is None:
         raise MetricsError("no evaluation_data entries (missing metrics)")
     ev = b[last[0] : last[1]]
     val = test = None
     train_time = float("nan")
     for field, wire, value in _fields(ev):
-        if field == 4:
+        if field <= 5:
             _expect(field, wire, 1)
-            val = _DOUBLE.unpack_from(ev, value[0])[0]
-        elif field == 5:
-            _expect(field, wire, 1)
-            test = _DOUBLE.unpack_from(ev, value[0])[0]
-        elif field == 2:
-            _expect(field, wire, 1)
-            train_time = _DOUBLE.unpack_from(ev, value[0])[0]
+            if field == 4:
+                val = _DOUBLE.unpack_from(ev, value[0])[0]
+            elif field == 5:
+                test = _DOUBLE.unpack_from(ev, value[0])[0]
+            elif field == 2:
+                train_time = _DOUBLE.unpack_from(ev, value[0])[0]
+        elif field == 6:
+            _expect(field, wire, 2)
     if val is None or test is None:
         pairs = (("validation_accuracy", val), ("test_accuracy", test))
         missing = [name for name, v in pairs if v is None]
@@ -202,6 +207,128 @@ def final_metrics(data: bytes) -> tuple[float, float, float, int]:
             f"the final evaluation_data entry has no {' or '.join(missing)} (missing metrics)"
         )
     return val, test, train_time, params
+
+
+# -------------------------------------------------------------- decoding many, vectorised
+
+_VARINT_MAX = 10
+
+
+def _varints(buf: np.ndarray, pos: np.ndarray, end: np.ndarray):
+    """The varints at ``pos`` of every message: ``(values uint64, next positions, ok)``."""
+    first = buf[np.minimum(pos, buf.size - 1)]
+    values = first.astype(np.uint64)
+    nxt = pos + 1
+    multi = np.flatnonzero(first >= 0x80)  # most varints here are one byte
+    ok = np.ones(pos.size, bool)
+    if multi.size:
+        offs = pos[multi, None] + np.arange(_VARINT_MAX)
+        window = buf[np.minimum(offs, buf.size - 1)].astype(np.uint64)
+        stop = window < 0x80
+        ok[multi] = stop.any(axis=1)
+        last = np.argmax(stop, axis=1)  # index of the final byte
+        take = np.arange(_VARINT_MAX)[None, :] <= last[:, None]
+        shifts = (7 * np.arange(_VARINT_MAX, dtype=np.uint64))[None, :]
+        parts = np.where(take, (window & np.uint64(0x7F)) << shifts, np.uint64(0))
+        values[multi] = np.bitwise_or.reduce(parts, axis=1)
+        nxt[multi] = pos[multi] + last + 1
+    return values, nxt, ok & (nxt <= end)
+
+
+def _walk(buf: np.ndarray, pos: np.ndarray, end: np.ndarray, visit) -> np.ndarray:
+    """Walk the fields of many messages ``buf[pos[i]:end[i]]`` in lock-step.
+
+    ``visit(rows, field, wire, value, start)`` sees every field of the active messages: the
+    varint value (wire type 0) and the start of the payload (types 1 and 2, whose payload ends
+    at the next position). Returns the ``[R]`` bool mask of malformed messages.
+    """
+    pos = pos.copy()
+    bad = np.zeros(pos.size, bool)
+    active = np.flatnonzero(pos < end)
+    while active.size:
+        key, p, ok = _varints(buf, pos[active], end[active])
+        field = (key >> np.uint64(3)).astype(np.int64)
+        wire = (key & np.uint64(7)).astype(np.int64)
+        value = np.zeros(p.size, np.uint64)
+        p_var = p.copy()
+        ok_var = np.ones(p.size, bool)
+        has_varint = np.flatnonzero((wire == 0) | (wire == 2))
+        if has_varint.size:
+            value[has_varint], p_var[has_varint], ok_var[has_varint] = _varints(
+                buf, p[has_varint], end[active][has_varint]
+            )
+        nxt = np.select(
+            [wire == 0, wire == 1, wire == 2, wire == 5],
+            [p_var, p + 8, p_var + value.astype(np.int64), p + 4],
+            default=-1,
+        )
+        start = np.where(wire == 2, p_var, p)
+        ok &= (wire != 2) | (value < np.uint64(1 << 31))  # no wrap-around of huge lengths
+        ok &= (field > 0) & (nxt > pos[active]) & (nxt <= end[active])
+        ok &= np.where((wire == 0) | (wire == 2), ok_var, True)
+        visit(active[ok], field[ok], wire[ok], value[ok], start[ok])
+        bad[active[~ok]] = True
+        pos[active[ok]] = nxt[ok]
+        active = active[ok][nxt[ok] < end[active[ok]]]
+    return bad
+
+
+def final_metrics_many(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]:
+    """:func:`final_metrics` of many messages ``buf[starts[i] : starts[i] + lengths[i]]``,
+    vectorised across messages (all advance field by field together).
+
+    Returns:
+      ``(validation, test, training_time, trainable_parameters, bad)``: ``bad [R]`` marks the
+      messages that are malformed or lack a final validation or test accuracy (decode one with
+      :func:`final_metrics` for the reason); their other entries are meaningless.
+    """
+    buf = np.ascontiguousarray(buf, np.uint8).reshape(-1)
+    starts = np.asarray(starts, np.int64)
+    end = starts + np.asarray(lengths, np.int64)
+    r = starts.size
+    if buf.size == 0:
+        buf = np.zeros(1, np.uint8)
+    last = np.full((r, 2), -1, np.int64)
+    params = np.full(r, -1, np.int64)
+    wrong = np.zeros(r, bool)  # a known field with the wrong wire type
+
+    def top(rows, field, wire, value, start):
+        ev = (field == 1) & (wire == 2)
+        last[rows[ev], 0] = start[ev]
+        last[rows[ev], 1] = start[ev] + value[ev].astype(np.int64)
+        pr = (field == 2) & (wire == 0)
+        params[rows[pr]] = _int32_many(value[pr])
+        wrong[rows[((field == 1) & (wire != 2)) | ((field == 2) & (wire != 0))
+                   | ((field == 3) & (wire != 1))]] = True
+
+    bad = _walk(buf, starts, end, top)
+    out = np.full((r, 3), np.nan)  # training_time, validation, test
+    seen = np.zeros((r, 3), bool)
+    padded = np.concatenate([buf, np.zeros(8, np.uint8)])
+
+    def inner(rows, field, wire, value, start):
+        for col, number in enumerate((2, 4, 5)):
+            hit = (field == number) & (wire == 1)
+            idx = start[hit][:, None] + np.arange(8)
+            out[rows[hit], col] = padded[idx].copy().view("<f8").reshape(-1)
+            seen[rows[hit], col] = True
+        wrong[rows[((field <= 5) & (wire != 1)) | ((field == 6) & (wire != 2))]] = True
+
+    has = last[:, 0] >= 0
+    inner_bad = np.zeros(r, bool)
+    if has.any():
+        rows = np.flatnonzero(has)
+        inner_bad[rows] = _walk(buf, last[rows, 0], last[rows, 1],
+                                lambda rr, *a: inner(rows[rr], *a))
+    bad |= inner_bad | wrong | ~has | ~seen[:, 1] | ~seen[:, 2]
+    return out[:, 1], out[:, 2], out[:, 0], params, bad
+
+
+def _int32_many(v: np.ndarray) -> np.ndarray:
+    """Varints read as proto int32 (the low 32 bits, two's complement)."""
+    return (v & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32).astype(np.int64)
 
 
 # ------------------------------------------------------------------------------- encoding

@@ -1,0 +1,478 @@
+"""NAS-Bench-101 from its TFRecord file: framing, metrics protobuf, cells, encodings, cache and
+errors, on small files written here in the official format (the real data cannot be fetched)."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from lanas_jax.benchmarks import BenchmarkError, load_benchmark
+from lanas_jax.benchmarks import nb101 as loader
+from lanas_jax.benchmarks.nb101_metrics import (
+    EvaluationData,
+    MetricsError,
+    ModelMetrics,
+    decode_model_metrics,
+    encode_model_metrics,
+    final_metrics,
+    final_metrics_many,
+)
+from lanas_jax.benchmarks.tfrecord import (
+    TFRecordError,
+    crc32c,
+    crc32c_many,
+    frame_records,
+    read_records,
+    write_records,
+)
+from lanas_jax.spaces import nb101 as sp
+
+C3, C1, MP = sp.OPS  # conv3x3-bn-relu, conv1x1-bn-relu, maxpool3x3
+IN, OUT = sp.INPUT, sp.OUTPUT
+
+# The Inception-like cell of the benchmark's README (7 vertices, 8 edges).
+INCEPTION = (
+    np.array(
+        [
+            [0, 1, 1, 1, 0, 1, 0],
+            [0, 0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 1, 0, 0],
+            [0, 0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 0, 0],
+        ]
+    ),
+    [IN, C1, C3, C3, C3, MP, OUT],
+)
+# A 5-vertex cell: 0 -> 1 -> 3 -> 4, 0 -> 2 -> 3, 0 -> 4.
+SMALL = (
+    np.array(
+        [
+            [0, 1, 1, 0, 1],
+            [0, 0, 0, 1, 0],
+            [0, 0, 0, 1, 0],
+            [0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0],
+        ]
+    ),
+    [IN, C3, C1, MP, OUT],
+)
+
+
+def _cells() -> list[tuple[np.ndarray, list[str]]]:
+    """INCEPTION, SMALL and SMALL's first mutations (so that neighbours exist in the table)."""
+    cells = [INCEPTION, SMALL] + sp.mutations(*SMALL)[:6]
+    return [(np.asarray(m, np.int8), list(o)) for m, o in cells]
+
+
+def _rows(cells, budgets=(4, 108), repeats=3):
+    """Records and the expected per-(hash, budget) accuracies."""
+    records, expected = [], defaultdict(list)
+    for k, (m, ops) in enumerate(cells):
+        h = sp.module_hash(m, ops)
+        adj = "".join(str(int(x)) for x in m.reshape(-1))
+        for e in budgets:
+            for r in range(repeats):
+                val = 0.80 + 0.01 * k + 0.001 * r + (0.05 if e == 108 else 0.0)
+                test = val - 0.003 * (r + 1)
+                run = loader.training_run(val, test, e, training_time=100.0 + r)
+                records.append(loader.nb101_record(h, e, adj, ",".join(ops), run))
+                expected[h, e].append((val, test))
+    return records, expected
+
+
+@pytest.fixture(scope="module")
+def table_file(tmp_path_factory):
+    cells = _cells()
+    records, expected = _rows(cells)
+    path = tmp_path_factory.mktemp("nb101") / "nasbench_small.tfrecord"
+    write_records(path, records)
+    return path, cells, expected
+
+
+def _fresh(tmp_path, records, name="t.tfrecord") -> Path:
+    path = tmp_path / name
+    write_records(path, records)
+    return path
+
+
+# ------------------------------------------------------------------------------ TFRecord
+
+
+def test_crc32c_matches_the_standard_check_value_and_vectorised_form():
+    assert crc32c(b"123456789") == 0xE3069283  # the CRC-32C catalogue check value
+    rng = np.random.default_rng(0)
+    chunks = [rng.integers(0, 256, int(n), np.uint8).tobytes() for n in rng.integers(0, 40, 200)]
+    lengths = np.array([len(c) for c in chunks])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    buf = np.frombuffer(b"".join(chunks), np.uint8)
+    got = crc32c_many(buf, starts, lengths)
+    assert got.tolist() == [crc32c(c) for c in chunks]
+
+
+def test_tfrecord_round_trip(tmp_path):
+    records = [b"", b"a", b"hello world" * 50, bytes(range(256))]
+    path = _fresh(tmp_path, records)
+    assert read_records(path) == records
+    # Framing: uint64 length, then its masked CRC, the data, the data's masked CRC.
+    raw = path.read_bytes()
+    assert int.from_bytes(raw[:8], "little") == 0 and len(raw) == sum(16 + len(r) for r in records)
+
+
+# ------------------------------------------------------------------------- metrics proto
+
+
+def test_model_metrics_round_trip_and_final_entry():
+    m = ModelMetrics(
+        (
+            EvaluationData(0.0, 0.0, 0.1, 0.1, 0.1, ""),
+            EvaluationData(54.0, 500.0, 0.8, 0.7, 0.69),
+            EvaluationData(108.0, 1000.5, 1.0, 0.9376, 0.9312, "gs://bucket/model.ckpt-1"),
+        ),
+        trainable_parameters=2_694_282,
+        total_time=1200.25,
+    )
+    blob = encode_model_metrics(m)
+    assert decode_model_metrics(blob) == m
+    assert final_metrics(blob) == (0.9376, 0.9312, 1000.5, 2_694_282)
+    # Unknown fields are skipped; a negative int32 survives its 10-byte varint.
+    neg = encode_model_metrics(dataclasses.replace(m, trainable_parameters=-5))
+    assert decode_model_metrics(neg + b"\x7a\x02\x01\x02").trainable_parameters == -5
+
+
+def test_vectorised_metrics_agree_with_the_scalar_decoder():
+    rng = np.random.default_rng(1)
+    blobs = []
+    for i in range(60):
+        n = int(rng.integers(0, 4))
+        evals = tuple(
+            EvaluationData(
+                validation_accuracy=float(rng.random()) if rng.random() < 0.9 else None,
+                test_accuracy=float(rng.random()) if rng.random() < 0.9 else None,
+                training_time=float(rng.random()),
+                checkpoint_path="x" * int(rng.integers(0, 200)),
+            )
+            for _ in range(n)
+        )
+        blob = encode_model_metrics(ModelMetrics(evals, int(rng.integers(0, 10**7)), 1.0))
+        if i % 7 == 3 and blob:
+            blob = blob[: len(blob) // 2]  # truncated
+        blobs.append(blob)
+    lengths = np.array([len(b) for b in blobs])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    val, test, ttime, params, bad = final_metrics_many(
+        np.frombuffer(b"".join(blobs), np.uint8), starts, lengths
+    )
+    for i, blob in enumerate(blobs):
+        try:
+            ref = final_metrics(blob)
+        except MetricsError:
+            assert bad[i]
+            continue
+        assert not bad[i]
+        assert (val[i], test[i], ttime[i], params[i]) == ref
+
+
+# ------------------------------------------------------------------------------- cells
+
+
+def test_validity_reasons():
+    assert sp.is_valid(*INCEPTION) and sp.is_valid(*SMALL)
+    m, ops = SMALL
+    assert "output" in sp.check_cell(np.zeros((5, 5), int), ops)
+    dangling = m.copy()
+    dangling[3, 4] = 0  # vertex 3 no longer reaches the output; 1 and 2 only lead to 3
+    assert "not on an input -> output path" in sp.check_cell(dangling, ops)
+    assert "upper-triangular" in sp.check_cell(m.T, ops)
+    assert "edges" in sp.check_cell(np.triu(np.ones((7, 7), int), 1), [IN] + [C3] * 5 + [OUT])
+    assert "vertices" in sp.check_cell(np.zeros((8, 8), int), [IN] + [C3] * 6 + [OUT])
+    assert "unknown op" in sp.check_cell(m, [IN, C3, "conv5x5", MP, OUT])
+    assert "first op" in sp.check_cell(m, [C3, C3, C1, MP, OUT])
+
+
+def test_pruning_drops_dangling_vertices():
+    m = np.zeros((6, 6), int)
+    m[0, 1] = m[1, 5] = 1  # the only path: 0 -> 1 -> 5
+    m[0, 2] = 1  # 2 never reaches the output
+    m[3, 4] = m[4, 5] = 1  # 3 and 4 are not reachable from the input
+    pm, pops = sp.prune(m, [IN, C3, C1, MP, C3, OUT])
+    assert pm.tolist() == [[0, 1, 0], [0, 0, 1], [0, 0, 0]] and pops == [IN, C3, OUT]
+    assert sp.module_hash(m, [IN, C3, C1, MP, C3, OUT]) == sp.module_hash(pm, pops)
+    assert sp.prune(np.zeros((3, 3), int), [IN, C3, OUT]) is None
+
+
+def test_hash_follows_the_benchmark_cases():
+    """Equal and unequal pairs from the benchmark's own graph_util tests (labels as ints)."""
+    h = sp._hash_labelled
+    diamond = np.array([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]])
+    assert h(diamond, [-1, 1, 2, -2]) == h(diamond, [-1, 2, 1, -2])
+    a = np.array([[0, 1, 1, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1], [0] * 5])
+    b = np.array([[0, 1, 0, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [0] * 5])
+    assert h(a, [-1, 1, 2, 3, -2]) == h(b, [-1, 2, 3, 1, -2])
+    assert h(a, [-1, 2, 3, 1, -2]) != h(a, [-1, 1, 2, 3, -2])
+    chain = np.eye(5, k=1, dtype=int)
+    assert h(chain, [-1, 1, 0, 0, -2]) != h(chain, [-1, 0, 0, 1, -2])  # needs the vertex itself
+    skip = np.array([[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]])
+    assert h(skip, [-1, 1, 0, -2]) != h(skip, [-1, 0, 1, -2])  # needs edge directions
+    # The digest format: MD5 hex of the sorted vertex digests.
+    assert len(sp.module_hash(*INCEPTION)) == 32
+
+
+def test_hash_and_keys_are_invariant_under_vertex_permutations():
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        m, ops = sp.random_cell(rng)
+        v = len(ops)
+        labels = [-1] + [sp.OPS.index(o) for o in ops[1:-1]] + [-2]
+        perm = rng.permutation(v)
+        pm, pops = sp.permute(m, ops, perm)
+        plabels = [labels[i] for i in np.argsort(perm)]
+        assert [sp._NAME[x] for x in plabels] == pops
+        assert sp._hash_labelled(pm, plabels) == sp.module_hash(m, ops)
+
+
+def test_keys_partition_cells_like_the_benchmark_hash():
+    bits, labels = sp.random_cells(400, 3)
+    cells = [sp.unpad(b, lab) for b, lab in zip(bits, labels, strict=True)]
+    hashes = [sp.module_hash(*c) for c in cells]
+    keys = sp.wl_keys(bits, labels)
+    assert len(set(hashes)) == len(hashes) == len(set(keys.tolist()))  # random_cells dedupes
+    # An isomorphic relabelling that stays upper-triangular (vertices 1 and 2 swapped) keeps
+    # both the hash and the key.
+    m, ops = INCEPTION
+    swapped = m[np.ix_([0, 2, 1, 3, 4, 5, 6], [0, 2, 1, 3, 4, 5, 6])]
+    sops = [ops[i] for i in (0, 2, 1, 3, 4, 5, 6)]
+    assert sp.module_hash(swapped, sops) == sp.module_hash(m, ops)
+    k1 = sp.wl_keys(*[x[None] for x in sp.pad(m, ops)])
+    k2 = sp.wl_keys(*[x[None] for x in sp.pad(swapped, sops)])
+    assert k1[0] == k2[0]
+
+
+def test_enumeration_finds_the_published_number_of_cells():
+    """423,624 unique cells (Ying et al. 2019): the keys split the space as the hash does."""
+    bits, labels = sp.enumerate_cells()
+    assert bits.shape == (423_624, 7)
+    counts = np.bincount((labels != sp.MISSING).sum(axis=1), minlength=8)
+    assert counts.tolist() == [0, 0, 1, 6, 84, 2441, 62010, 359082]
+
+
+def test_random_cells_and_mutations():
+    a = sp.random_cell(7)
+    assert sp.is_valid(*a)
+    b = sp.random_cell(np.random.default_rng(7))
+    assert np.array_equal(a[0], b[0]) and a[1] == b[1]  # an int seeds a default_rng
+    c = sp.random_cell(jax.random.key(0))
+    assert sp.is_valid(*c)
+    own = sp.module_hash(*SMALL)
+    muts = sp.mutations(*SMALL)
+    hashes = [sp.module_hash(*x) for x in muts]
+    assert own not in hashes and len(set(hashes)) == len(hashes)
+    assert all(sp.is_valid(*x) for x in muts)
+    # A 5-vertex cell: flips of its 10 vertex pairs and 2 other ops at each of 3 vertices.
+    assert 0 < len(muts) <= 10 + 6
+    m2 = sp.mutate(*SMALL, rng=0)
+    assert sp.module_hash(*m2) in hashes
+
+
+def test_padding_is_the_standard_one():
+    bits, labels = sp.pad(*SMALL)
+    full = sp.matrices(bits[None])[0]
+    # Vertices 0..3 stay, the output moves to vertex 6, vertices 4 and 5 are missing.
+    assert labels.tolist() == [-1, 0, 1, 2, sp.MISSING, sp.MISSING, -2]
+    assert full[0].tolist() == [0, 1, 1, 0, 0, 0, 1]
+    assert full[3].tolist() == [0, 0, 0, 0, 0, 0, 1]
+    assert not full[4:6].any()
+    back = sp.unpad(bits, labels)
+    assert np.array_equal(back[0], SMALL[0]) and back[1] == SMALL[1]
+
+
+def test_encodings():
+    bits, labels = sp.pad(*SMALL)
+    b, lab = bits[None], labels[None]
+    full = sp.matrices(b)[0].astype(np.float32)
+    lanas = sp.encode(b, lab, "lanas49")[0]
+    assert lanas.shape == (49,)
+    assert np.array_equal(lanas[:42], full[:6].reshape(-1))
+    assert lanas[42:].tolist() == [-1.0, 0.25, 0.5, 0.75, 0.0, 0.0, 1.0]
+    vae = sp.encode(b, lab, "vaenas26")[0]
+    iu = np.triu_indices(7, 1)
+    assert vae.shape == (26,) and np.array_equal(vae[:21], full[iu])
+    assert np.allclose(vae[21:], [2 / 3, 1 / 3, 1.0, 0.0, 0.0])
+    one = sp.encode(b, lab, "onehot56")[0]
+    assert one.shape == (56,) and np.array_equal(one[:49], full.reshape(-1))
+    assert one[49:].tolist() == [2.0, 5.0, 3.0, 4.0, 9.0, 9.0, 6.0]
+    with pytest.raises(ValueError, match="unknown NB101 encoding"):
+        sp.encode(b, lab, "nope")
+
+
+# ------------------------------------------------------------------------------ loader
+
+
+def test_load_values_and_names(table_file, tmp_path):
+    path, cells, expected = table_file
+    bench = loader.load_nb101(path, 108, cache_dir=tmp_path)
+    hashes = sorted({sp.module_hash(*c) for c in cells})
+    assert bench.name == "nb101_108" and bench.size == len(hashes) and bench.dim == 49
+    assert [bench.space.hash(i) for i in range(bench.size)] == hashes  # rows sorted by hash
+    for i, h in enumerate(hashes):
+        vals = np.array(expected[h, 108])
+        assert np.isclose(float(bench.metric[i]), vals[:, 0].mean(), atol=1e-7)
+        assert np.isclose(float(bench.test_metric[i]), vals[:, 1].mean(), atol=1e-7)
+    b4 = loader.load_nb101(path, 4, "vaenas26", cache_dir=tmp_path)
+    assert b4.name == "nb101_4" and b4.dim == 26
+    assert np.allclose(np.asarray(bench.metric) - np.asarray(b4.metric), 0.05, atol=1e-6)
+    assert bench.has_test and "mean of 3" in bench.metric_name
+    assert bench.describe(0).startswith(hashes[0])
+
+
+def test_neighbors_are_the_mutations_in_the_table(table_file, tmp_path):
+    path, cells, _ = table_file
+    bench = loader.load_nb101(path, cache_dir=tmp_path)
+    row = {bench.space.hash(i): i for i in range(bench.size)}
+    nb = np.asarray(bench.neighbors)
+    for i in range(bench.size):
+        want = {row[h] for h in map(lambda c: sp.module_hash(*c),
+                                    sp.mutations(*bench.space.cell(i))) if h in row}
+        assert set(nb[i][nb[i] >= 0].tolist()) == want
+    small = row[sp.module_hash(*SMALL)]
+    assert (nb[small] >= 0).sum() == 6  # its six mutations are in the table
+
+
+def test_cache_is_used_and_invalidated(tmp_path):
+    records, _ = _rows(_cells()[:3], budgets=(108,))
+    path = _fresh(tmp_path, records)
+    cache = loader.cache_path(path)
+    assert cache.parent == path.parent
+    t1 = loader.read_nb101(path)
+    assert not t1.from_cache and cache.is_file()
+    t2 = loader.read_nb101(path)
+    assert t2.from_cache
+    assert np.array_equal(t1.validation, t2.validation)
+    assert np.array_equal(t1.neighbors, t2.neighbors)
+    # A changed source (new mtime) rebuilds the cache.
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert not loader.read_nb101(path).from_cache
+    assert loader.read_nb101(path).from_cache
+    # A damaged cache is rebuilt, never trusted.
+    cache.write_bytes(b"not an npz")
+    assert not loader.read_nb101(path).from_cache
+    # cache_dir puts it elsewhere.
+    other = tmp_path / "caches"
+    assert not loader.read_nb101(path, cache_dir=other).from_cache
+    assert loader.read_nb101(path, cache_dir=other).from_cache
+    assert len(list(other.iterdir())) == 1
+
+
+def test_load_benchmark_specs(table_file, tmp_path):
+    path, _, _ = table_file
+    b = load_benchmark(f"nb101:{path}?epochs=4&encoding=onehot56&cache_dir={tmp_path}")
+    assert b.name == "nb101_4" and b.dim == 56
+    b = load_benchmark(str(path), nb101_encoding="vaenas26", nb101_cache_dir=str(tmp_path))
+    assert b.name == "nb101_108" and b.dim == 26
+    with pytest.raises(ValueError, match="also given"):
+        load_benchmark(f"nb101:{path}?epochs=4", nb101_epochs=108)
+    with pytest.raises(ValueError, match="unknown NB101 option"):
+        load_benchmark(f"nb101:{path}?epoch=4")
+    with pytest.raises(ValueError, match="unknown NB101 encoding"):
+        load_benchmark(f"nb101:{path}?encoding=bits")
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def _good_records():
+    return _rows(_cells()[:2], budgets=(108,), repeats=1)[0]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(BenchmarkError, match="no such file"):
+        loader.load_nb101(tmp_path / "absent.tfrecord")
+
+
+def test_bad_data_crc_names_the_record_and_offset(tmp_path):
+    records = _good_records()
+    raw = bytearray(frame_records(records))
+    second = 16 + len(records[0])  # byte offset of record 1
+    raw[second + 12 + 5] ^= 0x01  # one bit of record 1's data
+    path = tmp_path / "bad_crc.tfrecord"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(TFRecordError, match=rf"corrupt record 1 at byte {second}: .* data bytes"):
+        loader.load_nb101(path)
+
+
+def test_bad_length_crc(tmp_path):
+    raw = bytearray(frame_records(_good_records()))
+    raw[9] ^= 0xFF  # the length CRC of record 0
+    path = tmp_path / "bad_len.tfrecord"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(TFRecordError, match="record 0 at byte 0: the length field"):
+        loader.load_nb101(path)
+
+
+def test_truncated_record(tmp_path):
+    raw = frame_records(_good_records())
+    path = tmp_path / "trunc.tfrecord"
+    path.write_bytes(raw[:-3])
+    with pytest.raises(TFRecordError, match="truncated record at byte"):
+        loader.load_nb101(path)
+    path.write_bytes(raw + b"\x01\x02")
+    with pytest.raises(TFRecordError, match="truncated record"):
+        loader.load_nb101(path)
+
+
+def test_bad_json(tmp_path):
+    records = _good_records()
+    records[1] = records[1][:-5]  # cut inside the JSON, CRCs still right
+    path = _fresh(tmp_path, records)
+    with pytest.raises(BenchmarkError, match="record 1 .* is not valid JSON"):
+        loader.load_nb101(path)
+
+
+def test_missing_metrics(tmp_path):
+    records = _good_records()
+    row = json.loads(records[1])
+    path = _fresh(tmp_path, [records[0], json.dumps(row[:4]).encode()])
+    with pytest.raises(BenchmarkError, match="record 1 .* the metrics are missing"):
+        loader.load_nb101(path)
+    no_eval = base64.b64encode(encode_model_metrics(ModelMetrics((), 5, 1.0))).decode()
+    path = _fresh(tmp_path, [records[0], json.dumps(row[:4] + [no_eval]).encode()])
+    with pytest.raises(BenchmarkError, match="record 1 .*no evaluation_data"):
+        loader.load_nb101(path)
+    partial = ModelMetrics((EvaluationData(108.0, 1.0, 1.0, validation_accuracy=0.9),), 5, 1.0)
+    blob = base64.b64encode(encode_model_metrics(partial)).decode()
+    path = _fresh(tmp_path, [records[0], json.dumps(row[:4] + [blob]).encode()])
+    with pytest.raises(BenchmarkError, match="has no test_accuracy"):
+        loader.load_nb101(path)
+    path = _fresh(tmp_path, [records[0], json.dumps(row[:4] + ["***"]).encode()])
+    with pytest.raises(BenchmarkError, match="not valid base64"):
+        loader.load_nb101(path)
+
+
+def test_absent_epochs_lists_the_present_ones(table_file, tmp_path):
+    path, _, _ = table_file
+    msg = "no records at epochs=36; the file holds epochs 4, 108"
+    with pytest.raises(BenchmarkError, match=msg):
+        loader.load_nb101(path, 36, cache_dir=tmp_path)
+
+
+def test_malformed_cells_are_named(tmp_path):
+    records = _good_records()
+    row = json.loads(records[1])
+    row[2] = "0" * 25  # 5 vertices, no edges: the output is unreachable
+    path = _fresh(tmp_path, [records[0], json.dumps(row).encode()])
+    with pytest.raises(BenchmarkError, match=f"record 1 .*{row[0]}.* not a valid NAS-Bench-101"):
+        loader.load_nb101(path)
+    row[2] = "0" * 24
+    path = _fresh(tmp_path, [records[0], json.dumps(row).encode()])
+    with pytest.raises(BenchmarkError, match="record 1 .*not a V x V matrix"):
+        loader.load_nb101(path)
