@@ -9,6 +9,8 @@ draw the global optimum, and timings.
   python -m experiments.search --algo=lanas --seeds=10 --budget=1000
   python -m experiments.search --benchmark=/path/table.npz
   python -m experiments.search --list_benchmarks
+  python -m experiments.search --benchmark=nb101:/data/nasbench_only108.tfrecord \
+      --nb101_encoding=lanas49 --cache_dir=/tmp/nb101_cache
 
 Writes --output_dir/results.json and --output_dir/curves.png.
 """
@@ -40,6 +42,9 @@ _NB101_EPOCHS = flags.DEFINE_integer(
 _NB101_ENCODING = flags.DEFINE_enum(
     "nb101_encoding", None, ["lanas49", "vaenas26", "onehot56"],
     "NAS-Bench-101 features (default lanas49).",
+)
+_CACHE_DIR = flags.DEFINE_string(
+    "cache_dir", None, "Where NAS-Bench-101's packed cache goes (default: next to the file)."
 )
 _SEEDS = flags.DEFINE_integer("seeds", 100, "Independent searches per strategy.")
 _BUDGET = flags.DEFINE_integer(
@@ -149,6 +154,7 @@ def main(argv):
             _BENCHMARK.value,
             nb101_epochs=_NB101_EPOCHS.value,
             nb101_encoding=_NB101_ENCODING.value,
+            nb101_cache_dir=_CACHE_DIR.value,
         )
     except ValueError as e:  # BenchmarkError too: a missing, corrupt or malformed table
         raise app.UsageError(f"--benchmark: {e}") from e

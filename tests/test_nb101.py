@@ -7,6 +7,8 @@ import base64
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -34,6 +36,8 @@ from lanas_jax.benchmarks.tfrecord import (
     write_records,
 )
 from lanas_jax.spaces import nb101 as sp
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 C3, C1, MP = sp.OPS  # conv3x3-bn-relu, conv1x1-bn-relu, maxpool3x3
 IN, OUT = sp.INPUT, sp.OUTPUT
@@ -212,7 +216,7 @@ def test_pruning_drops_dangling_vertices():
 
 def test_hash_follows_the_benchmark_cases():
     """Equal and unequal pairs from the benchmark's own graph_util tests (labels as ints)."""
-    h = sp._hash_labelled
+    h = sp.cell._hash_labelled
     diamond = np.array([[0, 1, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 0]])
     assert h(diamond, [-1, 1, 2, -2]) == h(diamond, [-1, 2, 1, -2])
     a = np.array([[0, 1, 1, 0, 0], [0, 0, 0, 0, 1], [0, 0, 0, 1, 0], [0, 0, 0, 0, 1], [0] * 5])
@@ -236,8 +240,8 @@ def test_hash_and_keys_are_invariant_under_vertex_permutations():
         perm = rng.permutation(v)
         pm, pops = sp.permute(m, ops, perm)
         plabels = [labels[i] for i in np.argsort(perm)]
-        assert [sp._NAME[x] for x in plabels] == pops
-        assert sp._hash_labelled(pm, plabels) == sp.module_hash(m, ops)
+        assert [sp.cell._NAME[x] for x in plabels] == pops
+        assert sp.cell._hash_labelled(pm, plabels) == sp.module_hash(m, ops)
 
 
 def test_keys_partition_cells_like_the_benchmark_hash():
@@ -385,6 +389,26 @@ def test_load_benchmark_specs(table_file, tmp_path):
         load_benchmark(f"nb101:{path}?epoch=4")
     with pytest.raises(ValueError, match="unknown NB101 encoding"):
         load_benchmark(f"nb101:{path}?encoding=bits")
+
+
+def test_search_binary_runs_on_a_user_file(table_file, tmp_path):
+    path, cells, _ = table_file
+    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.search", f"--benchmark=nb101:{path}",
+         "--nb101_encoding=vaenas26", f"--cache_dir={tmp_path}", "--algo=random,lanas",
+         "--seeds=3", "--budget=0", "--lanas_init=2", "--lanas_selects=2", "--lanas_height=2",
+         f"--output_dir={out}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    entries = json.loads((out / "results.json").read_text())
+    assert [e["benchmark"] for e in entries] == ["nb101_108"] * 2
+    # Budget 0 = the whole table: every seed draws the optimum, the last cell (highest acc).
+    assert all(1 <= s <= len(cells) for e in entries for s in e["samples_to_optimum"])
+    assert "ops=input," in proc.stdout  # the optimum is printed as a cell
+    assert loader.cache_path(path, tmp_path).exists()  # --cache_dir was used
 
 
 # ------------------------------------------------------------------------------ errors
