@@ -3,7 +3,7 @@
 from absl import flags
 
 from experiments.algos import builder
-from lanas_jax.partition.lanas import EMPTY_LEAF_RULES, LaNAS, LaNASParams
+from lanas_jax.partition.lanas import EMPTY_LEAF_RULES, LEAF_SAMPLERS, LaNAS, LaNASParams
 
 _HEIGHT = flags.DEFINE_integer("lanas_height", 5, "LaNAS tree height (levels).")
 _SELECTS = flags.DEFINE_integer(
@@ -18,6 +18,25 @@ _EMPTY = flags.DEFINE_enum(
     "lanas_empty_leaf", "first_nonempty", list(EMPTY_LEAF_RULES), "LaNAS empty-leaf rule."
 )
 
+_SAMPLER = flags.DEFINE_enum(
+    "leaf_sampler", "tabular", list(LEAF_SAMPLERS),
+    "How LaNAS draws inside a leaf: an unseen table entry routed there (tabular), or points "
+    "of the leaf's polytope, discretised and looked up (hit_and_run, nuts; NB201 tables).",
+)
+_PROPOSALS = flags.DEFINE_integer(
+    "lanas_proposals", 16, "Continuous LaNAS: polytope points drawn per query."
+)
+_BURN_IN = flags.DEFINE_integer("lanas_burn_in", 10, "Continuous LaNAS: hit-and-run burn-in.")
+_THIN = flags.DEFINE_integer("lanas_thin", 3, "Continuous LaNAS: hit-and-run thinning.")
+_NUTS_WARMUP = flags.DEFINE_integer(
+    "lanas_nuts_warmup", 20, "Continuous LaNAS: NUTS adaptation draws per query."
+)
+_NUTS_DEPTH = flags.DEFINE_integer("lanas_nuts_depth", 5, "Continuous LaNAS: NUTS tree depth.")
+_IN_LEAF = flags.DEFINE_bool(
+    "lanas_require_in_leaf", True,
+    "Continuous LaNAS: prefer proposals whose discretised cell routes into the chosen leaf.",
+)
+
 
 @builder("lanas")
 def build():
@@ -26,5 +45,12 @@ def build():
         num_selects=_SELECTS.value,
         num_init=_INIT.value,
         empty_leaf=_EMPTY.value,
+        leaf_sampler=_SAMPLER.value,
+        num_proposals=_PROPOSALS.value,
+        burn_in=_BURN_IN.value,
+        thin=_THIN.value,
+        nuts_warmup=_NUTS_WARMUP.value,
+        nuts_depth=_NUTS_DEPTH.value,
+        require_in_leaf=_IN_LEAF.value,
     )
     return strategy, LaNASParams(cp=_CP.value, ridge=_RIDGE.value)

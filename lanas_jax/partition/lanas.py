@@ -22,8 +22,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from lanas_jax.partition import continuous
+from lanas_jax.partition.continuous import LEAF_SAMPLERS
 from lanas_jax.partition.tree import fit_tree, num_nodes, route
 from lanas_jax.partition.ucb import backpropagate, select_leaf, subtree_available
+from lanas_jax.spaces import nb201
 from lanas_jax.strategies.base import Strategy, draw, random_priority, register
 
 EMPTY_LEAF_RULES = ("first_nonempty", "skip")
@@ -64,13 +67,30 @@ class LaNAS(Strategy):
         the paper's Sec. 4.2 study used 100 selects and 400 initial samples.
       empty_leaf: what to do when UCB picks a leaf with no unevaluated entry left:
         ``"first_nonempty"`` samples the leftmost non-empty leaf (the reference code);
-        ``"skip"`` never walks into an exhausted subtree.
+        ``"skip"`` never walks into an exhausted subtree. (Tabular mode only.)
+      leaf_sampler: how a query draws inside the selected leaf: ``"tabular"`` (an unseen
+        table entry routed there; the default), or the continuous mode of Sec. 3.2 step 2 /
+        Sec. 4.3 (``continuous.py``): ``"hit_and_run"`` or ``"nuts"`` points of the leaf's
+        polytope, discretised and looked up (NAS-Bench-201 tables).
+      num_proposals, burn_in, thin: continuous mode: points drawn per query, and the
+        hit-and-run chain's burn-in after a restart and thinning.
+      nuts_warmup, nuts_depth: continuous mode with NUTS: adaptation draws per query and
+        the tree-depth cap.
+      require_in_leaf: continuous mode: prefer proposals whose discretised cell the tree
+        routes into the selected leaf.
     """
 
     tree_height: int = 5
     num_selects: int = 20
     num_init: int = 10
     empty_leaf: str = "first_nonempty"
+    leaf_sampler: str = "tabular"
+    num_proposals: int = 16
+    burn_in: int = 10
+    thin: int = 3
+    nuts_warmup: int = 20
+    nuts_depth: int = 5
+    require_in_leaf: bool = True
 
     def default_params(self) -> LaNASParams:
         return LaNASParams()
@@ -89,6 +109,23 @@ class LaNAS(Strategy):
             raise ValueError(
                 f"empty_leaf must be one of {EMPTY_LEAF_RULES}, got {self.empty_leaf!r}"
             )
+        if self.leaf_sampler not in LEAF_SAMPLERS:
+            raise ValueError(
+                f"leaf_sampler must be one of {LEAF_SAMPLERS}, got {self.leaf_sampler!r}"
+            )
+        if self.leaf_sampler != "tabular":
+            for name in ("num_proposals", "thin", "nuts_depth"):
+                if getattr(self, name) < 1:
+                    raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            for name in ("burn_in", "nuts_warmup"):
+                if getattr(self, name) < 0:
+                    raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            continuous.nb201_row_lookup(bench.space)  # raises for other spaces
+            if bench.dim != nb201.FEATURE_DIM:
+                raise ValueError(
+                    f"continuous LaNAS needs NB201 one-hot features ({nb201.FEATURE_DIM}"
+                    f" wide), got {bench.dim}"
+                )
 
     @property
     def num_leaves(self) -> int:
@@ -96,6 +133,8 @@ class LaNAS(Strategy):
 
     @functools.partial(jax.jit, static_argnums=(0, 3))
     def init(self, key, bench, budget, params):
+        if self.leaf_sampler != "tabular":
+            return continuous.init(self, key, bench, budget)
         n, m = bench.size, num_nodes(self.tree_height)
         return LaNASState(
             seen=jnp.zeros((n,), bool),
@@ -140,6 +179,8 @@ class LaNAS(Strategy):
 
     @functools.partial(jax.jit, static_argnums=0)
     def ask(self, key, state, bench, params):
+        if self.leaf_sampler != "tabular":
+            return continuous.ask(self, key, state, bench, params)
         fit_key, select_key = jax.random.split(key)
         since_init = state.count - self.num_init
         refit_due = (since_init >= 0) & (since_init % self.num_selects == 0)
@@ -153,6 +194,8 @@ class LaNAS(Strategy):
 
     @functools.partial(jax.jit, static_argnums=0)
     def tell(self, state, index, value, bench, params):
+        if self.leaf_sampler != "tabular":
+            return continuous.tell(self, state, index, value, bench, params)
         leaf = state.leaf_of[index]
         count, total = backpropagate(
             state.node_count, state.node_sum, leaf, value, self.tree_height
