@@ -1,0 +1,132 @@
+"""Predictor search (NAO adapted to a table, seed 000 Sec. 4.2): the MLP, the round structure,
+and sample efficiency on a table an MLP can learn."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lanas_jax import strategies
+from lanas_jax.benchmarks.base import Benchmark, from_arrays
+from lanas_jax.runner import run_search, seed_keys, sweep
+from lanas_jax.strategies.predictor import MLP, PredictorSearch, masked_mse
+from lanas_jax.strategies.random_search import RandomSearch
+
+
+def linear_bench(slots: int = 4, choices: int = 4, seed: int = 0) -> Benchmark:
+    """Every cell of ``slots`` one-hot slots; metric additive in the choices (unique optimum)."""
+    rng = np.random.default_rng(seed)
+    cells = np.array(list(itertools.product(range(choices), repeat=slots)))
+    n = len(cells)
+    features = np.zeros((n, slots * choices), np.float32)
+    features[np.arange(n)[:, None], np.arange(slots) * choices + cells] = 1.0
+    weights = rng.permutation(slots * choices).reshape(slots, choices) / (slots * choices)
+    metric = weights[np.arange(slots), cells].sum(1) / slots + 1e-3 * rng.uniform(size=n)
+    return from_arrays(features, metric, name="linear")
+
+
+def mean_samples_to_optimum(metric: np.ndarray, optimum: float) -> float:
+    hit = np.asarray(metric) >= optimum
+    return float(np.mean(np.where(hit.any(-1), hit.argmax(-1) + 1, metric.shape[-1] + 1)))
+
+
+@pytest.fixture(scope="module")
+def bench() -> Benchmark:
+    return linear_bench()
+
+
+SMALL = PredictorSearch(num_init=10, num_selects=10, hidden=(16,), train_steps=50, batch_size=32)
+
+
+def test_registered() -> None:
+    assert isinstance(strategies.make("predictor"), PredictorSearch)
+
+
+def test_masked_mse_ignores_masked_rows() -> None:
+    mlp = MLP((4,))
+    weights = mlp.init(jax.random.key(0), jnp.zeros((1, 3)))["params"]
+    x = jax.random.normal(jax.random.key(1), (5, 3))
+    pred = np.asarray(mlp.apply({"params": weights}, x))
+    y = jnp.asarray(pred + np.array([1.0, 2.0, 100.0, -100.0, 3.0]), jnp.float32)
+    mask = jnp.array([True, True, False, False, True])
+    loss = float(masked_mse(weights, mlp, x, y, mask, 0.0))
+    np.testing.assert_allclose(loss, (1 + 4 + 9) / 3, rtol=1e-5)
+
+
+def test_rounds_query_the_top_predicted_unseen_entries(bench: Benchmark) -> None:
+    strategy, params = SMALL, SMALL.default_params()
+    init_key, scan_key = jax.random.split(jax.random.key(4))
+    state = strategy.init(init_key, bench, 60, params)
+    asked = []
+    for t, key in enumerate(jax.random.split(scan_key, 60)):
+        index, state = strategy.ask(key, state, bench, params)
+        if t >= 10 and (t - 10) % 10 == 0:  # a refit just happened: predict the whole round
+            unseen = ~np.asarray(state.seen)
+            score = np.where(unseen, np.asarray(state.score), -np.inf)
+            round_top = set(np.argsort(-score, kind="stable")[:10].tolist())
+            assert int(index) in round_top
+            expected_round = round_top
+        if t >= 10:
+            assert int(index) in expected_round
+        asked.append(int(index))
+        state = strategy.tell(state, index, bench.metric[index], bench, params)
+    assert len(set(asked)) == 60
+
+
+def test_training_fits_the_evaluated_entries(bench: Benchmark) -> None:
+    # One round on 100 random entries: the scores of the unseen ones track their metric.
+    strategy = PredictorSearch(num_init=100, num_selects=100, train_steps=300)
+    params = strategy.default_params()
+    state = strategy.init(jax.random.key(1), bench, 128, params)
+    picked = jax.random.choice(jax.random.key(2), bench.size, (100,), replace=False)
+    state = state.replace(
+        seen=state.seen.at[picked].set(True),
+        evaluated=state.evaluated.at[:100].set(picked.astype(jnp.int32)),
+        values=state.values.at[:100].set(bench.metric[picked]),
+        count=jnp.asarray(100, jnp.int32),
+    )
+    score, _ = strategy.refit(jax.random.key(3), state, bench, params)
+    unseen = ~np.asarray(state.seen)
+    corr = np.corrcoef(np.asarray(score)[unseen], np.asarray(bench.metric)[unseen])[0, 1]
+    assert corr > 0.8
+
+
+KEYS = seed_keys(0, 6)
+
+
+@pytest.fixture(scope="module")
+def swept(bench: Benchmark):
+    """Six seeds over the whole table, one compiled call (shared by the tests below)."""
+    return sweep(SMALL, bench, KEYS, bench.size)
+
+
+def test_vmapped_equals_per_seed(bench: Benchmark, swept) -> None:
+    single = run_search(SMALL, bench, KEYS[1], bench.size)
+    np.testing.assert_array_equal(np.asarray(swept.indices[1]), np.asarray(single.indices))
+
+
+def test_never_repeats_over_the_whole_table(bench: Benchmark, swept) -> None:
+    for row in np.asarray(swept.indices):
+        np.testing.assert_array_equal(np.sort(row), np.arange(bench.size))
+
+
+def test_beats_random_search_on_a_linear_table(bench: Benchmark, swept) -> None:
+    ours = mean_samples_to_optimum(np.asarray(swept.metric), bench.optimum)
+    rs = mean_samples_to_optimum(
+        np.asarray(sweep(RandomSearch(), bench, KEYS, bench.size).metric), bench.optimum
+    )
+    assert ours < 0.5 * rs, (ours, rs)
+
+
+@pytest.mark.parametrize(
+    "config, match",
+    [({"num_init": 0}, "num_init"), ({"num_selects": 0}, "num_selects"),
+     ({"hidden": ()}, "hidden"), ({"train_steps": 0}, "train_steps")],
+)
+def test_bad_configuration_is_rejected(bench: Benchmark, config, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        run_search(PredictorSearch(**config), bench, jax.random.key(0), 20)
