@@ -1,0 +1,10 @@
+"""VAENAS (seed 002): an LSTM VAE that learns the distribution of good architectures.
+
+* :mod:`~lanas_jax.vaenas.tokens`: architectures as token sequences (NB201, one-hot tables).
+* :mod:`~lanas_jax.vaenas.nb101`: NAS-Bench-101 tokens and Appendix A.5's top-9 sampling.
+* :mod:`~lanas_jax.vaenas.model`: the encoder, decoder and ELBO (Sec. 3.2, Eq. 2).
+* :mod:`~lanas_jax.vaenas.train`: Alg. 1 (train on the top K%) with optax.
+* :mod:`~lanas_jax.vaenas.sampler`: VAE samples -> unseen table rows (:func:`propose`).
+* :mod:`~lanas_jax.vaenas.strategy`: Eq. 5's mixture sampler as the ``vaenas`` strategy.
+* :mod:`~lanas_jax.vaenas.seeding`: searches whose first queries come from a trained VAE.
+"""

@@ -1,0 +1,132 @@
+"""The VAENAS sampler (seed 002, Eq. 5 / Alg. 2) as a strategy, with VAE retraining inside."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import jax
+import numpy as np
+import pytest
+
+from lanas_jax import runner
+from lanas_jax.benchmarks.base import from_arrays
+from lanas_jax.runner import run_search, seed_keys, sweep
+from lanas_jax.strategies.evolution import RegularizedEvolution
+from lanas_jax.vaenas.seeding import seeded_search
+from lanas_jax.vaenas.strategy import VAENAS, VAENASParams
+
+SLOTS, CHOICES = 4, 4  # 256 cells
+SMALL = VAENAS(
+    vocab=CHOICES, n_vae=20, tries=4, n_iters=30, batch_size=16, embed=8, hidden=16, latent=4,
+    learning_rate=1e-2,
+)
+BUDGET = 70  # VAE trainings before queries 20, 40 and 60
+
+
+@pytest.fixture(scope="module")
+def bench():
+    rng = np.random.default_rng(0)
+    cells = np.array(list(itertools.product(range(CHOICES), repeat=SLOTS)))
+    features = np.eye(CHOICES, dtype=np.float32)[cells].reshape(len(cells), -1)
+    weights = rng.normal(size=(SLOTS, CHOICES))
+    metric = weights[np.arange(SLOTS), cells].sum(1) + 0.05 * rng.normal(size=len(cells))
+    place = CHOICES ** np.arange(SLOTS - 1, -1, -1)
+    neighbors = np.array([
+        [(c + (v - c[s]) * (np.arange(SLOTS) == s)) @ place
+         for s in range(SLOTS) for v in range(CHOICES) if v != c[s]]
+        for c in cells
+    ])  # rows are in code order: one-slot changes
+    return from_arrays(features, metric, metric, neighbors=neighbors, name="cells4x4")
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _final_state(strategy, key, bench, budget, params):
+    init_key, scan_key = jax.random.split(key)
+    state = strategy.init(init_key, bench, budget, params)
+
+    def step(state, k):
+        index, state = strategy.ask(k, state, bench, params)
+        return strategy.tell(state, index, bench.metric[index], bench, params), index
+
+    return jax.lax.scan(step, state, jax.random.split(scan_key, budget))
+
+
+@pytest.fixture(scope="module")
+def swept(bench):
+    """3 seeds with eps = 1 after the first training: most queries come from the VAE."""
+    keys = seed_keys(0, 3)
+    return keys, sweep(SMALL, bench, keys, BUDGET, VAENASParams(1.0))
+
+
+def test_vmapped_sweep_with_retraining_equals_per_seed_runs(bench, swept) -> None:
+    keys, hist = swept
+    for i in range(3):
+        single = run_search(SMALL, bench, keys[i], BUDGET, VAENASParams(1.0))
+        np.testing.assert_array_equal(np.asarray(hist.indices[i]), np.asarray(single.indices))
+        assert len(set(np.asarray(single.indices).tolist())) == BUDGET
+
+
+def test_vae_queries_are_better_than_uniform(bench, swept) -> None:
+    """Trained on the top 25%, the VAE's proposals beat the uniform first queries."""
+    metric = np.asarray(swept[1].metric)
+    late, early = metric[:, SMALL.n_vae :].mean(), metric[:, : SMALL.n_vae].mean()
+    assert late > early + 0.5 * np.asarray(bench.metric).std()
+
+
+def _primitives(jaxpr) -> set[str]:
+    out = set()
+    for eqn in jaxpr.eqns:
+        out.add(eqn.primitive.name)
+        for p in eqn.params.values():
+            for sub in p if isinstance(p, (tuple, list)) else (p,):
+                inner = getattr(sub, "jaxpr", None)
+                if inner is not None:
+                    out |= _primitives(getattr(inner, "jaxpr", inner))
+    return out
+
+
+def test_retraining_stays_a_real_cond_under_vmap(bench) -> None:
+    """The retrain predicate depends on the query counter only, so vmapping over seeds keeps
+    ``lax.cond`` (a batched predicate would turn it into a select running training every step)."""
+    run = functools.partial(runner._run, SMALL, BUDGET)
+    jaxpr = jax.make_jaxpr(jax.vmap(run, in_axes=(0, None, None)))(
+        seed_keys(0, 2), bench, SMALL.default_params()
+    )
+    assert "cond" in _primitives(jaxpr.jaxpr)
+
+
+def test_eps_grows_the_vae_answers_after_training_and_nothing_is_queried_twice(bench) -> None:
+    n = bench.size
+    state, indices = _final_state(SMALL, jax.random.key(1), bench, n, VAENASParams(1.0))
+    # eps = min(1, count) = 1 from the second query, but the VAE is first trained at 20.
+    assert int(state.vae_draws) == n - SMALL.n_vae
+    assert 0 < int(state.vae_fallbacks) <= int(state.vae_repeats) <= int(state.vae_draws)
+    np.testing.assert_array_equal(np.sort(np.asarray(indices)), np.arange(n))
+    state, indices = _final_state(SMALL, jax.random.key(1), bench, n, VAENASParams(0.0))
+    assert int(state.vae_draws) == 0  # eps stays 0: Gamma = U
+    np.testing.assert_array_equal(np.sort(np.asarray(indices)), np.arange(n))
+
+
+def test_rejects_a_table_that_is_not_one_hot_slots(bench) -> None:
+    bad = from_arrays(np.asarray(bench.features) * 0.5, bench.metric, name="halves")
+    with pytest.raises(ValueError, match="vaenas tokenises a table whose features are one-hot"):
+        run_search(SMALL, bad, jax.random.key(0), 10)
+    with pytest.raises(ValueError, match="top_frac"):
+        run_search(VAENAS(vocab=CHOICES, top_frac=0.0), bench, jax.random.key(0), 10)
+
+
+def test_seeded_search_starts_from_the_given_rows_skipping_repeats(bench) -> None:
+    """Sec. 5.3: evolution's initial population taken from a list (e.g. VAE samples)."""
+    evo = RegularizedEvolution(population_size=5, tournament_size=2)
+    rows = np.array([3, 3, 7, 9, 7, 11, 12, 40], np.int32)
+    hist, used = seeded_search(evo, bench, jax.random.key(0), 30, rows, 5)
+    indices = np.asarray(hist.indices)
+    np.testing.assert_array_equal(indices[:5], [3, 7, 9, 11, 12])
+    assert int(used) == 5 and len(set(indices.tolist())) == 30
+    repeats = np.array([3, 7, 3, 7, 3, 7, 3, 7], np.int32)  # same shape: no recompilation
+    short, used = seeded_search(evo, bench, jax.random.key(0), 30, repeats, 5)
+    np.testing.assert_array_equal(np.asarray(short.indices)[:2], [3, 7])
+    assert int(used) == 2  # the list ran out: evolution's own uniform draws fill the rest
+    with pytest.raises(ValueError, match="init_rows must index the table"):
+        seeded_search(evo, bench, jax.random.key(0), 30, rows + bench.size, 5)
