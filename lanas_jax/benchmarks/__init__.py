@@ -11,12 +11,20 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from lanas_jax.benchmarks.base import Benchmark, BenchmarkError, from_arrays
+from lanas_jax.benchmarks.convnet import EMBEDDED as _CONVNET_EMBEDDED
+from lanas_jax.benchmarks.convnet import is_present as _convnet_present
+from lanas_jax.benchmarks.convnet import load_convnet
 from lanas_jax.benchmarks.nb101 import load_nb101
 from lanas_jax.benchmarks.nb201 import load_nb201
 from lanas_jax.benchmarks.npz import load_npz
 
-#: The benchmarks shipped with the package (NAS-Bench-201, Dong & Yang 2020).
-EMBEDDED: tuple[str, ...] = ("nb201_cifar10", "nb201_cifar100", "nb201_imagenet16")
+#: The benchmarks shipped with the package: NAS-Bench-201 (Dong & Yang 2020) and the ConvNet
+#: tables this project trained (LaNAS Sec. 2 space, :mod:`lanas_jax.benchmarks.convnet`) whose
+#: file is present in ``benchmarks/data``.
+EMBEDDED: tuple[str, ...] = (
+    "nb201_cifar10", "nb201_cifar100", "nb201_imagenet16",
+    *(name for name in _CONVNET_EMBEDDED if _convnet_present(name)),
+)
 
 __all__ = [
     "EMBEDDED",
@@ -25,6 +33,7 @@ __all__ = [
     "from_arrays",
     "list_benchmarks",
     "load_benchmark",
+    "load_convnet",
     "load_nb101",
     "load_nb201",
     "load_npz",
@@ -62,6 +71,8 @@ def load_benchmark(
       BenchmarkError: when the file is missing or malformed (a ValueError too).
     """
     spec = str(spec)
+    if spec in _CONVNET_EMBEDDED:
+        return load_convnet(spec)
     if spec in EMBEDDED:
         return load_nb201(spec.removeprefix("nb201_"))
     if spec.startswith(NB101_PREFIX) or spec.lower().endswith(".tfrecord"):

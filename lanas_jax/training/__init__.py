@@ -1,0 +1,1 @@
+"""Training loops that build benchmark tables (plain ConvNets, LaNAS Sec. 2)."""

@@ -1,0 +1,103 @@
+"""ConvNet tables: the builder binary, shard merging and the embedded convnet1364_digits."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import build_convnet_table as builder
+from lanas_jax.benchmarks import EMBEDDED, list_benchmarks, load_benchmark
+from lanas_jax.benchmarks.convnet import _embedded, load_convnet_file, metadata
+from lanas_jax.benchmarks.npz import load_npz
+from lanas_jax.spaces import convnet as space
+
+
+def test_builder_tiny_run_writes_a_loadable_table(tmp_path):
+    out = tmp_path / "tiny.npz"
+    cmd = [sys.executable, "-m", "experiments.build_convnet_table", "--limit=4", "--epochs=1",
+           "--pool=2", "--train_subset=32", "--batch_size=16", "--n_val=40", "--n_test=40",
+           "--seeds=2", "--max_group=3", f"--output={out}"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    z = dict(np.load(out, allow_pickle=False))
+    assert z["val_acc"].shape == (4, 2)
+    np.testing.assert_allclose(z["metric"], z["val_acc"].mean(1))
+    assert ((z["val_acc"] >= 0) & (z["val_acc"] <= 1)).all()
+    meta = json.loads(str(z["metadata"]))
+    assert meta["recipe"]["epochs"] == 1 and meta["n_val"] == 40 and meta["dataset"] == "digits"
+    assert len(np.intersect1d(z["idx_val"], z["idx_test"])) == 0
+    bench = load_npz(out)  # the generic user-table path accepts it
+    assert bench.size == 4 and bench.has_test
+    named = load_convnet_file(out)
+    assert [named.describe(i) for i in range(4)] == [
+        "conv32k3", "conv32k5", "conv64k3", "conv64k5"]
+    # depth-1 nets have no depth-1 neighbours by flipping slots 1..4 or dropping a layer
+    assert (np.asarray(named.neighbors)[:, 1:5] == -1).all()
+
+
+def test_chunks_pad_the_last_chunk_with_its_final_row():
+    got = [(p.tolist(), q.tolist()) for p, q in builder.chunks([4, 5, 6, 7, 8], 2)]
+    assert got == [([4, 5], [4, 5]), ([6, 7], [6, 7]), ([8], [8, 8])]
+
+
+def _shard(path, rows, seed_offset=0.0, **meta_extra):
+    archs = [space.enumerate_space()[i] for i in rows]
+    n = len(archs)
+    data = {
+        "codes": space.encode(archs),
+        "val_acc": np.full((n, 1), 0.5, np.float32) + np.asarray(rows)[:, None] / 1e4,
+        "test_acc": np.full((n, 1), 0.4, np.float32),
+        "final_loss": np.ones((n, 1), np.float32),
+        "params": np.arange(n),
+        "train_seconds": np.ones(n),
+    }
+    meta = {"recipe": {"epochs": 1}, "wall_seconds": 1.0, "compile_seconds": 0.5,
+            "command": "x", "rows": "", **meta_extra}
+    idx = {"idx_train": np.arange(3), "idx_val": np.arange(3, 5), "idx_test": np.arange(5, 7)}
+    builder.write_table(path, archs, data, meta, idx)
+
+
+def test_merge_orders_rows_and_rejects_mismatches(tmp_path, capsys):
+    a, b, out = tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "out.npz"
+    _shard(a, [5, 6, 7])
+    _shard(b, [0, 1, 2, 3, 4])
+    builder.merge_tables([str(a), str(b)], str(out))
+    z = dict(np.load(out))
+    assert [space.index_of(x) for x in space.decode(z["codes"])] == list(range(8))
+    np.testing.assert_allclose(z["metric"], 0.5 + np.arange(8) / 1e4, rtol=1e-6)
+    assert len(json.loads(str(z["metadata"]))["shards"]) == 2
+    _shard(b, [0, 1], recipe={"epochs": 2})
+    with pytest.raises(ValueError, match="another recipe"):
+        builder.merge_tables([str(a), str(b)], str(out))
+    _shard(b, [5, 9])
+    with pytest.raises(ValueError, match="more than one shard"):
+        builder.merge_tables([str(a), str(b)], str(out))
+
+
+_TABLE = Path(__file__).resolve().parents[1] / "lanas_jax/benchmarks/data/convnet1364_digits.npz"
+
+
+@pytest.mark.skipif(not _TABLE.exists(), reason="convnet1364_digits.npz is not built yet")
+def test_embedded_table_covers_the_space_with_sane_values():
+    bench = load_benchmark("convnet1364_digits")
+    assert "convnet1364_digits" in EMBEDDED
+    assert bench.size == 1364 and bench.dim == space.FEATURE_DIM
+    assert len(np.unique(np.asarray(bench.features), axis=0)) == 1364
+    m, t = np.asarray(bench.metric), np.asarray(bench.test_metric)
+    assert bench.has_test and ((m > 0) & (m <= 1)).all() and ((t >= 0) & (t <= 1)).all()
+    assert m.max() - m.min() > 0.2  # discriminative
+    # rows are the space's enumeration; describe prints the layer string
+    table = _embedded("convnet1364_digits")
+    assert space.decode(table["codes"]) == list(space.enumerate_space())
+    assert bench.describe(1363) == "-".join(["conv64k5"] * 5)
+    assert (table["params"] > 0).all() and (table["train_seconds"] > 0).all()
+    meta = metadata(table)
+    assert meta["dataset"] == "digits" and "recipe" in meta
+    nb = np.asarray(bench.neighbors)
+    assert nb.shape == (1364, space.NUM_NEIGHBORS) and nb.max() < 1364
+    assert ("convnet1364_digits", 1364) in [(n, s) for n, s, _, _ in list_benchmarks()]
