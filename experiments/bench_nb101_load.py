@@ -65,8 +65,13 @@ def synthetic_records(cells: int, repeats: int, budgets: list[int], seed: int) -
             val = np.clip(level - 0.1 * quality + noise, 0, 1)
             test = np.clip(val - 0.006 + rng.normal(0, 0.003, len(hashes)), 0, 1)
             for i, h in enumerate(hashes):
-                run = nb101.training_run(float(val[i]), float(test[i]), e,
-                                         training_time=10.0 * e + r, parameters=10_000 + i)
+                run = nb101.training_run(
+                    float(val[i]),
+                    float(test[i]),
+                    e,
+                    training_time=10.0 * e + r,
+                    parameters=10_000 + i,
+                )
                 records.append(nb101.nb101_record(h, e, adjacency[i], operations[i], run))
     return records
 
@@ -96,8 +101,12 @@ def main(argv):
     table = nb101.read_nb101(path)
     assert table.from_cache, "the second load did not use the cache"
     second = nb101.load_nb101(path, budgets[-1], _ENCODING.value)
-    for a, b in ((first.features, second.features), (first.metric, second.metric),
-                 (first.test_metric, second.test_metric), (first.neighbors, second.neighbors)):
+    for a, b in (
+        (first.features, second.features),
+        (first.metric, second.metric),
+        (first.test_metric, second.test_metric),
+        (first.neighbors, second.neighbors),
+    ):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     t0 = time.perf_counter()  # a cached load on its own (the checks above warmed nothing)
     nb101.load_nb101(path, budgets[-1], _ENCODING.value)
@@ -123,15 +132,19 @@ def main(argv):
         "cpu_count": os.cpu_count(),
         "jax": jax.__version__,
     }
-    print(f"NAS-Bench-101 load, synthetic file: {out['records']:,} records, {out['cells']:,} "
-          f"cells, {out['file_mb']:.0f} MB, {os.cpu_count()} CPUs")
+    print(
+        f"NAS-Bench-101 load, synthetic file: {out['records']:,} records, {out['cells']:,} "
+        f"cells, {out['file_mb']:.0f} MB, {os.cpu_count()} CPUs"
+    )
     print(f"{'step':<28} {'seconds':>8}")
     if write_seconds is not None:
         print(f"{'write synthetic file':<28} {write_seconds:>8.1f}")
     print(f"{'first load (parse + cache)':<28} {first_s:>8.1f}")
     print(f"{'cached load':<28} {cached_one_s:>8.2f}")
-    print(f"neighbors: up to {out['neighbors_width']} per cell, {out['neighbors_mean']:.1f} on "
-          f"average; cache {out['cache_mb']:.0f} MB")
+    print(
+        f"neighbors: up to {out['neighbors_width']} per cell, {out['neighbors_mean']:.1f} on "
+        f"average; cache {out['cache_mb']:.0f} MB"
+    )
     os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
     with open(os.path.join(_OUTPUT_DIR.value, "bench_nb101_load.json"), "w") as f:
         json.dump(out, f, indent=1)

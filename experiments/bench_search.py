@@ -68,12 +68,16 @@ def main(argv):
     device = jax.devices()[0]
     header = f"{bench.name}, {_SEEDS.value} seeds x {_BUDGET.value} samples on {device.device_kind}"
     print(header)
-    print(f"{'algo':<10} {'compile s':>10} {'run s':>8} {'wall s':>8} "
-          f"{'loop s/seed':>12} {'vmap speed-up':>14}")
+    print(
+        f"{'algo':<10} {'compile s':>10} {'run s':>8} {'wall s':>8} "
+        f"{'loop s/seed':>12} {'vmap speed-up':>14}"
+    )
     for r in rows:
-        print(f"{r['algo']:<10} {r['compile_seconds']:>10.2f} {r['run_seconds']:>8.2f} "
-              f"{r['wall_seconds']:>8.2f} {r['loop_seconds_per_seed']:>12.3f} "
-              f"{r['vmap_speedup_per_seed']:>13.1f}x")
+        print(
+            f"{r['algo']:<10} {r['compile_seconds']:>10.2f} {r['run_seconds']:>8.2f} "
+            f"{r['wall_seconds']:>8.2f} {r['loop_seconds_per_seed']:>12.3f} "
+            f"{r['vmap_speedup_per_seed']:>13.1f}x"
+        )
     os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
     out = {
         "benchmark": bench.name,

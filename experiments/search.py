@@ -40,7 +40,9 @@ _NB101_EPOCHS = flags.DEFINE_integer(
     "nb101_epochs", None, "NAS-Bench-101 epoch budget (4, 12, 36 or 108; default 108)."
 )
 _NB101_ENCODING = flags.DEFINE_enum(
-    "nb101_encoding", None, ["lanas49", "vaenas26", "onehot56"],
+    "nb101_encoding",
+    None,
+    ["lanas49", "vaenas26", "onehot56"],
     "NAS-Bench-101 features (default lanas49).",
 )
 _CACHE_DIR = flags.DEFINE_string(
@@ -53,6 +55,7 @@ _BUDGET = flags.DEFINE_integer(
 _SEED = flags.DEFINE_integer("seed", 0, "Master seed; the per-search keys derive from it.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/search", "Where outputs go.")
 _LIST = flags.DEFINE_bool("list_benchmarks", False, "Print the embedded benchmarks and exit.")
+
 
 def build_strategy(name: str):
     """The strategy named ``name`` configured from the flags, and its params."""
@@ -118,8 +121,9 @@ def print_table(entries: list[dict], bench) -> None:
         print(
             "{:<10} {:>8} {:>9} {:>9} {:>12} {:>10} {:>8} {:>10}".format(
                 e["algo"],
-                _fmt(s["median_samples_to_optimum"]) if s["median_samples_to_optimum"] else
-                f">{e['budget']}",
+                _fmt(s["median_samples_to_optimum"])
+                if s["median_samples_to_optimum"]
+                else f">{e['budget']}",
                 mean,
                 f"{s['seeds_reached']}/{s['num_seeds']}",
                 f"{s['final_regret_median']:.6f}",
@@ -128,8 +132,10 @@ def print_table(entries: list[dict], bench) -> None:
                 f"{e['compile_seconds']:.2f}",
             )
         )
-    print("median/mean: samples to draw the global optimum (ties count); "
-          "mean is a lower bound when some seeds never reached it.")
+    print(
+        "median/mean: samples to draw the global optimum (ties count); "
+        "mean is a lower bound when some seeds never reached it."
+    )
 
 
 def main(argv):
@@ -160,9 +166,7 @@ def main(argv):
         raise app.UsageError(f"--benchmark: {e}") from e
     budget = bench.size if _BUDGET.value == 0 else _BUDGET.value
     if budget < 0 or budget > bench.size:
-        raise app.UsageError(
-            f"--budget={budget} is outside [1, {bench.size}] for {bench.name}"
-        )
+        raise app.UsageError(f"--budget={budget} is outside [1, {bench.size}] for {bench.name}")
     entries = []
     for name in names:
         print(f"running {name}: {_SEEDS.value} seeds x {budget} samples ...", flush=True)

@@ -18,6 +18,12 @@ _MODULES = (
     "experiments.algos.lanas",
     "experiments.algos.random_search",
     "experiments.algos.evolution",
+    "experiments.algos.l2nas",
+    "experiments.algos.reinforce",
+    "experiments.algos.predictor",
+    "experiments.algos.bo",
+    "experiments.algos.mcts",
+    "experiments.algos.vaenas",
 )
 
 

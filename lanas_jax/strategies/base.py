@@ -76,6 +76,12 @@ _STRATEGY_MODULES = (
     "lanas_jax.strategies.random_search",
     "lanas_jax.strategies.evolution",
     "lanas_jax.partition.lanas",
+    "lanas_jax.strategies.l2nas",
+    "lanas_jax.strategies.reinforce",
+    "lanas_jax.strategies.predictor",
+    "lanas_jax.strategies.bo",
+    "lanas_jax.strategies.mcts",
+    "lanas_jax.vaenas.strategy",
 )
 
 
