@@ -146,7 +146,9 @@ def test_load_benchmark_and_list():
         load_benchmark("nb201_mnist")
     rows = list_benchmarks()
     assert [r[0] for r in rows] == list(EMBEDDED)
-    assert all(size == 15625 and dim == 30 for _, size, dim, _ in rows)
+    shapes = {name: (size, dim) for name, size, dim, _ in rows}
+    assert all(shapes[n] == (15625, 30) for n in shapes if n.startswith("nb201_"))
+    assert shapes.get("convnet1364_digits", (1364, 15)) == (1364, 15)
     assert rows[0][3] == pytest.approx(0.916067, abs=1e-6)
 
 
