@@ -21,7 +21,8 @@ _EMPTY = flags.DEFINE_enum(
 _SAMPLER = flags.DEFINE_enum(
     "leaf_sampler", "tabular", list(LEAF_SAMPLERS),
     "How LaNAS draws inside a leaf: an unseen table entry routed there (tabular), or points "
-    "of the leaf's polytope, discretised and looked up (hit_and_run, nuts; NB201 tables).",
+    "of the leaf's polytope, discretised and looked up (hit_and_run, nuts; NB201 tables), or "
+    "an unseen entry of the leaf proposed by a VAE trained on the top-K% (vae; one-hot tables).",
 )
 _PROPOSALS = flags.DEFINE_integer(
     "lanas_proposals", 16, "Continuous LaNAS: polytope points drawn per query."
@@ -36,6 +37,17 @@ _IN_LEAF = flags.DEFINE_bool(
     "lanas_require_in_leaf", True,
     "Continuous LaNAS: prefer proposals whose discretised cell routes into the chosen leaf.",
 )
+
+_VAE_VOCAB = flags.DEFINE_integer("lanas_vae_vocab", 5, "VAE leaf sampler: choices per slot.")
+_VAE_TRIES = flags.DEFINE_integer("lanas_vae_tries", 4, "VAE leaf sampler: decodes per query.")
+_VAE_TOP = flags.DEFINE_float(
+    "lanas_vae_top_frac", 0.25, "VAE leaf sampler: Alg. 1's K, the top fraction trained on."
+)
+_VAE_ITERS = flags.DEFINE_integer(
+    "lanas_vae_iters", 200, "VAE leaf sampler: training steps at each LaNAS refit."
+)
+_VAE_BATCH = flags.DEFINE_integer("lanas_vae_batch_size", 64, "VAE leaf sampler: batch size.")
+_VAE_LR = flags.DEFINE_float("lanas_vae_learning_rate", 3e-3, "VAE leaf sampler: Adam rate.")
 
 
 @builder("lanas")
@@ -52,5 +64,11 @@ def build():
         nuts_warmup=_NUTS_WARMUP.value,
         nuts_depth=_NUTS_DEPTH.value,
         require_in_leaf=_IN_LEAF.value,
+        vae_vocab=_VAE_VOCAB.value,
+        vae_tries=_VAE_TRIES.value,
+        vae_top_frac=_VAE_TOP.value,
+        vae_iters=_VAE_ITERS.value,
+        vae_batch_size=_VAE_BATCH.value,
+        vae_learning_rate=_VAE_LR.value,
     )
     return strategy, LaNASParams(cp=_CP.value, ridge=_RIDGE.value)

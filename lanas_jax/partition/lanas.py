@@ -11,6 +11,9 @@ Deviations (see BUILD_NOTES.md): node regressors are closed-form ridge least squ
 rather than Adam epochs; uniform draws inside a leaf take the unseen entry with the largest
 random priority, the priorities redrawn at every refit (a leaf's draws between two refits
 are then sampling without replacement from that leaf).
+
+``leaf_sampler="vae"`` replaces the uniform draw inside the leaf by a VAE trained on the top
+``K``% of the evaluated architectures (seed 002; ``leaf_vae.py``), retrained at every refit.
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from lanas_jax.partition import continuous
-from lanas_jax.partition.continuous import LEAF_SAMPLERS
+from lanas_jax.partition import continuous, leaf_vae
 from lanas_jax.partition.tree import fit_tree, num_nodes, route
 from lanas_jax.partition.ucb import backpropagate, select_leaf, subtree_available
 from lanas_jax.spaces import nb201
 from lanas_jax.strategies.base import Strategy, draw, random_priority, register
 
 EMPTY_LEAF_RULES = ("first_nonempty", "skip")
+#: Table-entry samplers (this module) and the continuous ones (``continuous.py``).
+TABLE_SAMPLERS = ("tabular", "vae")
+LEAF_SAMPLERS = continuous.LEAF_SAMPLERS + ("vae",)
 
 
 @struct.dataclass
@@ -52,6 +57,7 @@ class LaNASState:
     node_count: jax.Array  # [M] samples per node region (UCB's n)
     node_sum: jax.Array  # [M] sum of their metrics (UCB's n * X̄)
     fitted: jax.Array  # () bool, whether a tree has been learned yet
+    vae: leaf_vae.LeafVAEState | None = None  # leaf_sampler="vae" only
 
 
 @register("lanas")
@@ -71,13 +77,18 @@ class LaNAS(Strategy):
       leaf_sampler: how a query draws inside the selected leaf: ``"tabular"`` (an unseen
         table entry routed there; the default), or the continuous mode of Sec. 3.2 step 2 /
         Sec. 4.3 (``continuous.py``): ``"hit_and_run"`` or ``"nuts"`` points of the leaf's
-        polytope, discretised and looked up (NAS-Bench-201 tables).
+        polytope, discretised and looked up (NAS-Bench-201 tables); or ``"vae"``: an unseen
+        entry of the leaf proposed by a VAE trained on the top ``vae_top_frac`` of the
+        evaluated entries at every refit (``leaf_vae.py``; one-hot slot features only).
       num_proposals, burn_in, thin: continuous mode: points drawn per query, and the
         hit-and-run chain's burn-in after a restart and thinning.
       nuts_warmup, nuts_depth: continuous mode with NUTS: adaptation draws per query and
         the tree-depth cap.
       require_in_leaf: continuous mode: prefer proposals whose discretised cell the tree
         routes into the selected leaf.
+      vae_*: VAE leaf sampler: ``vae_vocab`` choices per one-hot slot, ``vae_tries`` decodes
+        per query, Alg. 1's ``K`` (``vae_top_frac``), steps per refit, batch size, Adam
+        learning rate, and the VAE's widths (seed 002; ``lanas_jax.vaenas``).
     """
 
     tree_height: int = 5
@@ -91,6 +102,15 @@ class LaNAS(Strategy):
     nuts_warmup: int = 20
     nuts_depth: int = 5
     require_in_leaf: bool = True
+    vae_vocab: int = 5
+    vae_tries: int = 4
+    vae_top_frac: float = 0.25
+    vae_iters: int = 200
+    vae_batch_size: int = 64
+    vae_learning_rate: float = 3e-3
+    vae_embed: int = 16
+    vae_hidden: int = 32
+    vae_latent: int = 8
 
     def default_params(self) -> LaNASParams:
         return LaNASParams()
@@ -113,7 +133,9 @@ class LaNAS(Strategy):
             raise ValueError(
                 f"leaf_sampler must be one of {LEAF_SAMPLERS}, got {self.leaf_sampler!r}"
             )
-        if self.leaf_sampler != "tabular":
+        if self.leaf_sampler == "vae":
+            leaf_vae.validate(self, bench)
+        elif self.leaf_sampler != "tabular":
             for name in ("num_proposals", "thin", "nuts_depth"):
                 if getattr(self, name) < 1:
                     raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -133,8 +155,11 @@ class LaNAS(Strategy):
 
     @functools.partial(jax.jit, static_argnums=(0, 3))
     def init(self, key, bench, budget, params):
-        if self.leaf_sampler != "tabular":
+        if self.leaf_sampler not in TABLE_SAMPLERS:
             return continuous.init(self, key, bench, budget)
+        vae = None
+        if self.leaf_sampler == "vae":
+            vae = leaf_vae.init(self, jax.random.fold_in(key, 1), bench)
         n, m = bench.size, num_nodes(self.tree_height)
         return LaNASState(
             seen=jnp.zeros((n,), bool),
@@ -147,10 +172,16 @@ class LaNAS(Strategy):
             node_count=jnp.zeros((m,), jnp.float32),
             node_sum=jnp.zeros((m,), jnp.float32),
             fitted=jnp.zeros((), bool),
+            vae=vae,
         )
 
     def _refit(self, key, state: LaNASState, bench, params) -> LaNASState:
         """The learning phase: fit every node, route every entry, redraw the leaf order."""
+        if self.leaf_sampler == "vae":
+            key, vae_key = jax.random.split(key)
+            state = state.replace(vae=leaf_vae.retrain(
+                self, vae_key, state.vae, state.evaluated, state.values, state.count, bench
+            ))
         mask = jnp.arange(state.evaluated.shape[0]) < state.count
         feats = bench.features[state.evaluated]
         tree = fit_tree(feats, state.values, mask, self.tree_height, params.ridge)
@@ -179,8 +210,10 @@ class LaNAS(Strategy):
 
     @functools.partial(jax.jit, static_argnums=0)
     def ask(self, key, state, bench, params):
-        if self.leaf_sampler != "tabular":
+        if self.leaf_sampler not in TABLE_SAMPLERS:
             return continuous.ask(self, key, state, bench, params)
+        if self.leaf_sampler == "vae":
+            key, vae_key = jax.random.split(key)
         fit_key, select_key = jax.random.split(key)
         since_init = state.count - self.num_init
         refit_due = (since_init >= 0) & (since_init % self.num_selects == 0)
@@ -188,13 +221,15 @@ class LaNAS(Strategy):
             refit_due, lambda s: self._refit(fit_key, s, bench, params), lambda s: s, state
         )
         leaf = self._select(select_key, state, params)
+        if self.leaf_sampler == "vae":
+            return leaf_vae.propose_in_leaf(self, vae_key, state, leaf, bench)
         # Before the first fit every entry is a candidate: a uniform random draw.
         candidate = ~state.seen & ((state.leaf_of == leaf) | ~state.fitted)
         return draw(state.priority, candidate), state
 
     @functools.partial(jax.jit, static_argnums=0)
     def tell(self, state, index, value, bench, params):
-        if self.leaf_sampler != "tabular":
+        if self.leaf_sampler not in TABLE_SAMPLERS:
             return continuous.tell(self, state, index, value, bench, params)
         leaf = state.leaf_of[index]
         count, total = backpropagate(
