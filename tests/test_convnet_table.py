@@ -82,8 +82,8 @@ def test_merge_orders_rows_and_rejects_mismatches(tmp_path, capsys):
 _TABLE = Path(__file__).resolve().parents[1] / "lanas_jax/benchmarks/data/convnet1364_digits.npz"
 
 
-@pytest.mark.skipif(not _TABLE.exists(), reason="convnet1364_digits.npz is not built yet")
 def test_embedded_table_covers_the_space_with_sane_values():
+    assert _TABLE.exists(), "the embedded convnet1364_digits.npz is missing from the package"
     bench = load_benchmark("convnet1364_digits")
     assert "convnet1364_digits" in EMBEDDED
     assert bench.size == 1364 and bench.dim == space.FEATURE_DIM

@@ -9,14 +9,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_predictor import linear_bench, mean_samples_to_optimum
+from search_checks import assert_never_repeats, linear_bench, ratio_to_random_search
 
 from lanas_jax import strategies
 from lanas_jax.benchmarks.base import Benchmark, from_arrays
 from lanas_jax.runner import run_search, seed_keys, sweep
 from lanas_jax.spaces import convnet
 from lanas_jax.strategies.mcts import MCTS, MCTSParams, actions_of, node_ids, offsets
-from lanas_jax.strategies.random_search import RandomSearch
 
 
 def test_registered() -> None:
@@ -127,15 +126,11 @@ def test_vmapped_equals_per_seed(bench: Benchmark, swept) -> None:
 
 
 def test_never_repeats_over_the_whole_table(bench: Benchmark, swept) -> None:
-    for row in np.asarray(swept.indices):
-        np.testing.assert_array_equal(np.sort(row), np.arange(bench.size))
+    assert_never_repeats(swept.indices, bench.size)
 
 
 def test_beats_random_search_on_a_linear_table(bench: Benchmark, swept) -> None:
-    ours = mean_samples_to_optimum(np.asarray(swept.metric), bench.optimum)
-    rs = mean_samples_to_optimum(
-        np.asarray(sweep(RandomSearch(), bench, KEYS, bench.size).metric), bench.optimum
-    )
+    ours, rs = ratio_to_random_search(swept.metric, bench, KEYS)
     assert ours < 0.7 * rs, (ours, rs)
 
 

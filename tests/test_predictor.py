@@ -3,35 +3,16 @@ and sample efficiency on a table an MLP can learn."""
 
 from __future__ import annotations
 
-import itertools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from search_checks import assert_never_repeats, linear_bench, ratio_to_random_search
 
 from lanas_jax import strategies
-from lanas_jax.benchmarks.base import Benchmark, from_arrays
+from lanas_jax.benchmarks.base import Benchmark
 from lanas_jax.runner import run_search, seed_keys, sweep
 from lanas_jax.strategies.predictor import MLP, PredictorSearch, masked_mse
-from lanas_jax.strategies.random_search import RandomSearch
-
-
-def linear_bench(slots: int = 4, choices: int = 4, seed: int = 0) -> Benchmark:
-    """Every cell of ``slots`` one-hot slots; metric additive in the choices (unique optimum)."""
-    rng = np.random.default_rng(seed)
-    cells = np.array(list(itertools.product(range(choices), repeat=slots)))
-    n = len(cells)
-    features = np.zeros((n, slots * choices), np.float32)
-    features[np.arange(n)[:, None], np.arange(slots) * choices + cells] = 1.0
-    weights = rng.permutation(slots * choices).reshape(slots, choices) / (slots * choices)
-    metric = weights[np.arange(slots), cells].sum(1) / slots + 1e-3 * rng.uniform(size=n)
-    return from_arrays(features, metric, name="linear")
-
-
-def mean_samples_to_optimum(metric: np.ndarray, optimum: float) -> float:
-    hit = np.asarray(metric) >= optimum
-    return float(np.mean(np.where(hit.any(-1), hit.argmax(-1) + 1, metric.shape[-1] + 1)))
 
 
 @pytest.fixture(scope="module")
@@ -110,15 +91,11 @@ def test_vmapped_equals_per_seed(bench: Benchmark, swept) -> None:
 
 
 def test_never_repeats_over_the_whole_table(bench: Benchmark, swept) -> None:
-    for row in np.asarray(swept.indices):
-        np.testing.assert_array_equal(np.sort(row), np.arange(bench.size))
+    assert_never_repeats(swept.indices, bench.size)
 
 
 def test_beats_random_search_on_a_linear_table(bench: Benchmark, swept) -> None:
-    ours = mean_samples_to_optimum(np.asarray(swept.metric), bench.optimum)
-    rs = mean_samples_to_optimum(
-        np.asarray(sweep(RandomSearch(), bench, KEYS, bench.size).metric), bench.optimum
-    )
+    ours, rs = ratio_to_random_search(swept.metric, bench, KEYS)
     assert ours < 0.5 * rs, (ours, rs)
 
 
