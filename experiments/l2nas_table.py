@@ -25,7 +25,13 @@ import numpy as np
 from absl import app, flags
 
 from experiments import algos
-from experiments.nb201_report import DATASET_TITLES, DATASETS, incumbents
+from experiments.nb201_report import (
+    DATASET_TITLES,
+    DATASETS,
+    incumbents,
+    parse_budgets,
+    parse_datasets,
+)
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.runner import seed_keys, timed_sweep
 
@@ -142,14 +148,8 @@ def main(argv):
     for name in names:
         if name not in algos.names():
             raise app.UsageError(f"--algos: unknown strategy {name!r}; known: {algos.names()}")
-    datasets = [d.strip() for d in _DATASETS.value if d.strip()]
-    for d in datasets:
-        if d not in DATASETS:
-            raise app.UsageError(f"--datasets: unknown dataset {d!r}; choose from {DATASETS}")
-    try:
-        budgets = sorted({int(b) for b in _BUDGETS.value})
-    except ValueError as e:
-        raise app.UsageError(f"--budgets must be integers, got {_BUDGETS.value}") from e
+    datasets = parse_datasets(_DATASETS.value, "--datasets")
+    budgets = parse_budgets(_BUDGETS.value, "--budgets")
     if not names or not datasets or not budgets or budgets[0] < 1:
         raise app.UsageError("--algos, --datasets and --budgets must be non-empty, budgets >= 1")
     if _SEEDS.value < 1:

@@ -32,7 +32,13 @@ import numpy as np
 from absl import app, flags
 
 from experiments import algos
-from experiments.nb201_report import DATASET_TITLES, DATASETS, incumbents
+from experiments.nb201_report import (
+    DATASET_TITLES,
+    DATASETS,
+    incumbents,
+    parse_budgets,
+    parse_datasets,
+)
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.runner import seed_keys
 
@@ -73,14 +79,8 @@ def sweep(strategy, budget, keys, bench, params, source_states=None):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    targets = [t.strip() for t in _TARGETS.value if t.strip()]
-    for t in targets:
-        if t not in DATASETS:
-            raise app.UsageError(f"--targets: unknown dataset {t!r}; choose from {DATASETS}")
-    try:
-        budgets = sorted({int(b) for b in _BUDGETS.value})
-    except ValueError as e:
-        raise app.UsageError(f"--budgets must be integers, got {_BUDGETS.value}") from e
+    targets = parse_datasets(_TARGETS.value, "--targets")
+    budgets = parse_budgets(_BUDGETS.value, "--budgets")
     if not targets or not budgets or budgets[0] < 1 or _PRETRAIN.value < 1 or _SEEDS.value < 1:
         raise app.UsageError("--targets/--budgets must be non-empty; budgets, seeds >= 1")
     strategy, params = algos.build("l2nas")

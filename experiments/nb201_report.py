@@ -4,11 +4,29 @@ after q queries (seed 003's table protocol)."""
 from __future__ import annotations
 
 import numpy as np
+from absl import app
 
 from lanas_jax import analysis
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
+
+
+def parse_datasets(values: list[str], flag: str) -> list[str]:
+    """The dataset names of a list flag; an unknown one raises UsageError naming ``flag``."""
+    datasets = [d.strip() for d in values if d.strip()]
+    for d in datasets:
+        if d not in DATASETS:
+            raise app.UsageError(f"{flag}: unknown dataset {d!r}; choose from {DATASETS}")
+    return datasets
+
+
+def parse_budgets(values: list[str], flag: str) -> list[int]:
+    """The sorted distinct query budgets of a list flag; non-integers raise UsageError."""
+    try:
+        return sorted({int(b) for b in values})
+    except ValueError as e:
+        raise app.UsageError(f"{flag} must be integers, got {values}") from e
 
 
 def incumbents(metric: np.ndarray, test: np.ndarray, budgets: list[int]) -> dict:
