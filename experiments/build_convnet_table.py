@@ -52,7 +52,8 @@ _ROWS = flags.DEFINE_string(
 _MERGE = flags.DEFINE_list(
     "merge", [], "Join shard tables (same recipe) into --output instead of training.")
 _MAX_GROUP = flags.DEFINE_integer(
-    "max_group", 256, "Most networks trained by one compiled call (bounds vmapped memory).")
+    "max_group", 64, "Most networks trained by one compiled call (bounds vmapped memory: 64 "
+    "depth-5 networks x 2 seeds use ~20 GB of an accelerator).")
 _VECTORIZE = flags.DEFINE_enum(
     "vectorize",
     "auto",

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The GPU runs behind the accelerator figures of BUILD_NOTES.md, in stages that each fit one
+# 10-minute device call. Run from the repository root; results go to $OUT (default results/gpu).
+#
+#   bash experiments/gpu_runs.sh table            # issue 3: convnet1364_digits, default recipe
+#   bash experiments/gpu_runs.sh bench            # issues 4, 6, 2/7: sampler, VAE, search speed
+#   bash experiments/gpu_runs.sh nuts             # issue 4: the NUTS rows alone (slow)
+#   bash experiments/gpu_runs.sh fig5 nb201_cifar10 convnet1364_digits   # issue 5: 100 seeds
+#
+# Each step has its own time limit (STEP_LIMIT seconds, default 400) so that one slow step
+# cannot eat the others; a step that fails or times out prints FAILED and the next one runs.
+set -uo pipefail
+OUT="${OUT:-results/gpu}"
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+PY="${PYTHON:-python3}"
+LIMIT="${STEP_LIMIT:-400}"
+
+step() {  # step NAME CMD...: run CMD with a time limit, log to $OUT/NAME.log
+  local name=$1
+  shift
+  echo "=== $name: $*"
+  local t0=$SECONDS
+  timeout "$LIMIT" "$@" 2>&1 | grep -v "^I0000\|^W0000" | tee "$OUT/$name.log"
+  local rc=${PIPESTATUS[0]}
+  echo "=== $name: rc $rc, $((SECONDS - t0)) s"
+  [ "$rc" = 0 ] || echo "=== $name FAILED"
+}
+
+stage=${1:-}
+shift || true
+case "$stage" in
+  table)
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    "$PY" -c "import jax, flax, optax, numpyro; print(jax.__version__, flax.__version__, \
+optax.__version__, numpyro.__version__, jax.devices())"
+    step table "$PY" -m experiments.build_convnet_table --output="$OUT/convnet1364_digits.npz"
+    ;;
+  bench)
+    step bench_vae "$PY" -m experiments.bench_vae --output="$OUT/bench_vae.json"
+    step bench_samplers "$PY" -m experiments.bench_samplers --output="$OUT/bench_samplers.json"
+    step bench_search "$PY" -m experiments.bench_search --output_dir="$OUT"
+    ;;
+  nuts)
+    step bench_nuts "$PY" -m experiments.bench_samplers --samplers=nuts \
+      --output="$OUT/bench_nuts.json"
+    ;;
+  fig5)
+    for bench in "$@"; do
+      step "fig5_$bench" "$PY" -m experiments.fig5 --benchmarks="$bench" --seeds=100 \
+        --budget="${BUDGET:-0}" --output_dir="$OUT/fig5_$bench"
+      # the device returns at most 8 files: one archive per benchmark
+      tar -C "$OUT" -cf "$OUT/fig5_$bench.tar" "fig5_$bench" && rm -rf "${OUT:?}/fig5_$bench"
+    done
+    ;;
+  *)
+    echo "usage: bash experiments/gpu_runs.sh table | bench | nuts | fig5 BENCHMARK..." >&2
+    exit 2
+    ;;
+esac
