@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from lanas_jax.benchmarks.base import Benchmark, BenchmarkError, from_arrays
+from lanas_jax.benchmarks.base import Benchmark, BenchmarkError, from_arrays, take_rows
 from lanas_jax.benchmarks.convnet import EMBEDDED as _CONVNET_EMBEDDED
 from lanas_jax.benchmarks.convnet import is_present as _convnet_present
 from lanas_jax.benchmarks.convnet import load_convnet
@@ -37,6 +37,7 @@ __all__ = [
     "load_nb101",
     "load_nb201",
     "load_npz",
+    "take_rows",
 ]
 
 

@@ -136,6 +136,42 @@ def from_arrays(
     )
 
 
+def take_rows(bench: Benchmark, rows, name: str | None = None) -> Benchmark:
+    """The sub-table of ``bench`` holding ``rows`` (in that order), e.g. the part of a table
+    left to search after a partition was learned on the rest (seed 000 Fig. 7a).
+
+    Neighbours are remapped to the new row numbers; a neighbour outside ``rows`` becomes
+    ``-1`` (no such mutation). The sub-table has no ``space``: its rows are not the space's
+    enumeration any more, so entries print as ``#i``.
+
+    Raises:
+      BenchmarkError: for an empty selection, repeated rows or rows outside the table.
+    """
+    rows = np.asarray(rows)
+    n = bench.size
+    if rows.ndim != 1 or rows.size == 0:
+        raise BenchmarkError(f"{bench.name}: take_rows needs a non-empty 1-d list of rows")
+    if not np.issubdtype(rows.dtype, np.integer) or rows.min() < 0 or rows.max() >= n:
+        raise BenchmarkError(f"{bench.name}: rows must be integers in [0, {n})")
+    if np.unique(rows).size != rows.size:
+        raise BenchmarkError(f"{bench.name}: take_rows got repeated rows")
+    neighbors = None
+    if bench.neighbors is not None:
+        new_id = np.full((n + 1,), -1, np.int64)  # slot n maps the -1 padding
+        new_id[rows] = np.arange(rows.size)
+        old = np.asarray(bench.neighbors)[rows]
+        neighbors = new_id[np.where(old < 0, n, old)]
+    return from_arrays(
+        np.asarray(bench.features)[rows],
+        np.asarray(bench.metric)[rows],
+        np.asarray(bench.test_metric)[rows] if bench.has_test else None,
+        neighbors=neighbors,
+        name=name or f"{bench.name}[{rows.size} rows]",
+        metric_name=bench.metric_name,
+        test_metric_name=bench.test_metric_name,
+    )
+
+
 def _check_numeric(name: str, key: str, a: np.ndarray) -> None:
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
         raise BenchmarkError(f"{name}: `{key}` must be numeric, got dtype {a.dtype}")

@@ -1,0 +1,134 @@
+"""Intra-task transfer (seed 000 Fig. 7a): sub-tables, the learned/rest split, the frozen-tree
+search, and the fig7a binary."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from lanas_jax.benchmarks import BenchmarkError, from_arrays, take_rows
+from lanas_jax.partition.transfer import (
+    FrozenLaNAS,
+    FrozenParams,
+    fit_partition,
+    rest_table,
+    split_table,
+)
+from lanas_jax.partition.tree import route
+from lanas_jax.runner import run_search, seed_keys, sweep
+from tests.search_checks import assert_never_repeats, linear_bench, ratio_to_random_search
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_take_rows_remaps_neighbours_and_drops_the_ones_left_out():
+    feats = np.eye(4, dtype=np.float32)
+    nbrs = np.array([[1, 2], [0, -1], [3, 0], [2, 1]])
+    bench = from_arrays(feats, [0.1, 0.2, 0.3, 0.4], [1.0, 2.0, 3.0, 4.0], neighbors=nbrs)
+    sub = take_rows(bench, [3, 0, 2])
+    np.testing.assert_allclose(sub.metric, [0.4, 0.1, 0.3])
+    np.testing.assert_allclose(sub.test_metric, [4.0, 1.0, 3.0])
+    # old 3 -> new 0, old 0 -> new 1, old 2 -> new 2; old 1 is gone.
+    np.testing.assert_array_equal(sub.neighbors, [[2, -1], [-1, 2], [0, 1]])
+    assert sub.space is None and sub.has_test
+
+
+@pytest.mark.parametrize("rows, message", [([], "non-empty"), ([0, 0], "repeated"),
+                                           ([0, 9], r"\[0, 4\)"), ([0.5], "integers")])
+def test_take_rows_refuses_bad_rows(rows, message):
+    bench = from_arrays(np.eye(4), [0.1, 0.2, 0.3, 0.4])
+    with pytest.raises(BenchmarkError, match=message):
+        take_rows(bench, np.asarray(rows))
+
+
+def test_split_is_a_disjoint_cover_of_the_requested_size():
+    bench = linear_bench()
+    learn, rest = split_table(bench, 0.1, jax.random.key(3))
+    assert learn.size == round(0.1 * bench.size) and learn.size + rest.size == bench.size
+    np.testing.assert_array_equal(np.sort(np.concatenate([learn, rest])), np.arange(bench.size))
+    again, _ = split_table(bench, 0.1, jax.random.key(3))
+    np.testing.assert_array_equal(learn, again)
+    for bad in (0.0, 1.0, -0.2, 1e-6):
+        with pytest.raises(ValueError, match="fraction"):
+            split_table(bench, bad, jax.random.key(0))
+
+
+def test_frozen_search_keeps_the_tree_never_repeats_and_matches_vmapped():
+    bench = linear_bench()
+    learn, rest_rows = split_table(bench, 0.25, jax.random.key(0))
+    tree = fit_partition(bench, learn, height=3)
+    rest = rest_table(bench, rest_rows)
+    strategy, params = FrozenLaNAS(tree_height=3), FrozenParams(tree=tree)
+    keys = seed_keys(0, 3)
+    hist = sweep(strategy, rest, keys, rest.size, params)
+    assert_never_repeats(hist.indices, rest.size)
+    single = run_search(strategy, rest, keys[1], rest.size, params)
+    np.testing.assert_array_equal(hist.indices[1], single.indices)
+    # Empty statistics: the second query goes to the half of the tree the first did not visit.
+    leaves = np.asarray(route(rest.features, tree, 3))
+    assert {0, 1} <= set(leaves) and {2, 3} & set(leaves)
+    for row in np.asarray(hist.indices):
+        assert leaves[row[0]] // 2 != leaves[row[1]] // 2
+
+
+def test_a_partition_learned_on_part_of_a_linear_table_finds_the_rest_optimum_fast():
+    bench = linear_bench()
+    learn, rest_rows = split_table(bench, 0.2, jax.random.key(1))
+    tree = fit_partition(bench, learn, height=4)
+    rest = rest_table(bench, rest_rows)
+    keys = seed_keys(1, 8)
+    for warm in (False, True):
+        hist = sweep(FrozenLaNAS(tree_height=4, warm_stats=warm), rest, keys, rest.size,
+                     FrozenParams(tree=tree))
+        ours, rs = ratio_to_random_search(hist.metric, rest, keys)
+        assert ours < 0.5 * rs, (warm, ours, rs)
+
+
+def test_frozen_lanas_refuses_missing_or_mismatched_trees():
+    bench = linear_bench()
+    with pytest.raises(ValueError, match="no default params"):
+        run_search(FrozenLaNAS(), bench, jax.random.key(0), 10)
+    tree = fit_partition(bench, np.arange(50), height=3)
+    with pytest.raises(ValueError, match="tree_height"):
+        run_search(FrozenLaNAS(tree_height=4), bench, jax.random.key(0), 10,
+                   FrozenParams(tree=tree))
+    with pytest.raises(ValueError, match="tabular"):
+        run_search(FrozenLaNAS(tree_height=3, leaf_sampler="hit_and_run"), bench,
+                   jax.random.key(0), 10, FrozenParams(tree=tree))
+
+
+def _fig7a(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+    return subprocess.run([sys.executable, "-m", "experiments.fig7a", *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_fig7a_binary_writes_every_arm_and_fraction(tmp_path):
+    table = tmp_path / "toy.npz"
+    bench = linear_bench()
+    np.savez(table, features=np.asarray(bench.features), metric=np.asarray(bench.metric))
+    proc = _fig7a(f"--benchmark={table}", "--seeds=3", "--fractions=0.1,0.5",
+                  "--lanas_height=3", f"--output_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "fig7a.json").read_text())
+    assert [r["fraction"] for r in report["fractions"]] == [0.1, 0.5]
+    for r in report["fractions"]:
+        assert r["learned_rows"] + r["rest_rows"] == bench.size
+        assert set(r["arms"]) == {"frozen", "frozen_warm", "scratch", "random"}
+        for arm in r["arms"].values():  # whole rest table: every seed reaches its optimum
+            assert arm["summary"]["seeds_reached"] == 3
+    assert (tmp_path / "fig7a.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("flag, message", [("--fractions=0.1,1.5", "not in \\(0, 1\\)"),
+                                           ("--arms=frozen,bogus", "unknown arm 'bogus'"),
+                                           ("--budget=-1", "--budget")])
+def test_fig7a_binary_refuses_bad_flags(flag, message, tmp_path):
+    proc = _fig7a(flag, f"--output_dir={tmp_path}")
+    assert proc.returncode != 0
+    assert re.search(message, proc.stderr), proc.stderr[-1000:]
