@@ -42,6 +42,10 @@ def check_budget(strategy, bench: Benchmark, budget: int) -> None:
 
 
 def _run(strategy, budget: int, key: jax.Array, bench: Benchmark, params: Any) -> History:
+    return _run_with_state(strategy, budget, key, bench, params)[0]
+
+
+def _run_with_state(strategy, budget: int, key, bench: Benchmark, params: Any):
     init_key, scan_key = jax.random.split(key)
     state = strategy.init(init_key, bench, budget, params)
 
@@ -51,8 +55,8 @@ def _run(strategy, budget: int, key: jax.Array, bench: Benchmark, params: Any) -
         state = strategy.tell(state, index, value, bench, params)
         return state, index
 
-    _, indices = jax.lax.scan(step, state, jax.random.split(scan_key, budget))
-    return History(indices, bench.metric[indices], bench.test_metric[indices])
+    state, indices = jax.lax.scan(step, state, jax.random.split(scan_key, budget))
+    return History(indices, bench.metric[indices], bench.test_metric[indices]), state
 
 
 def run_search(
@@ -116,3 +120,15 @@ def timed_sweep(
     t2 = time.perf_counter()
     history = jax.tree.map(lambda a: a[:n], history)
     return history, t1 - t0, t2 - t1
+
+
+def sweep_with_state(
+    strategy, bench: Benchmark, keys: jax.Array, budget: int, params: Any = None
+) -> tuple[History, Any]:
+    """``sweep`` that also returns every seed's final strategy state (for diagnostics such
+    as continuous LaNAS's proposal counters); one compiled call, not cached."""
+    check_budget(strategy, bench, budget)
+    params = strategy.default_params() if params is None else params
+    fn = jax.jit(jax.vmap(functools.partial(_run_with_state, strategy, int(budget)),
+                          in_axes=(0, None, None)))
+    return fn(keys, bench, params)
