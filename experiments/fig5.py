@@ -75,10 +75,7 @@ def run(name: str, bench, budget: int) -> dict:
 
 def mean_of(entry: dict) -> tuple[float, bool]:
     """Mean samples to the optimum and whether it is exact (False: a censored lower bound)."""
-    s = entry["summary"]
-    if s["mean_samples_to_optimum"] is not None:
-        return s["mean_samples_to_optimum"], True
-    return s["mean_samples_lower_bound"], False
+    return analysis.mean_samples(entry["summary"])
 
 
 def speedups(entries: list[dict]) -> dict[str, str]:
@@ -105,23 +102,8 @@ def speedups(entries: list[dict]) -> dict[str, str]:
 
 
 def plot_samples(entries: list[dict], budget: int, title: str, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    data = [[budget + 1 if s is None else s for s in e["samples_to_optimum"]] for e in entries]
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    ax.boxplot(data, showmeans=True)
-    ax.set_xticks(range(1, len(entries) + 1), [e["algo"] for e in entries])
-    ax.axhline(budget + 1, color="k", linestyle=":", linewidth=1, label="not reached (budget+1)")
-    ax.set_yscale("log")
-    ax.set_ylabel("samples to the global optimum")
-    ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    analysis.plot_samples_box([e["algo"] for e in entries],
+                              [e["samples_to_optimum"] for e in entries], budget, title, path)
 
 
 def main(argv):

@@ -190,7 +190,8 @@ def main(argv):
             ratio = f" {mean_samples(ref) / mean:.1f}x" if ref is not None else ""
             cells.append(f"{'' if exact else '>='}{mean:.0f}/{'n/a' if med is None else f'{med:.0f}'}"
                          f"{ratio}")
-        print(f"{r['fraction']:>8.0%} {r['rest_rows']:>7} " + " ".join(f"{c:>22}" for c in cells))
+        row = " ".join(f"{c:>22}" for c in cells)
+        print(f"{r['fraction']:>8.0%} {r['rest_rows']:>7} {row}")
     path = os.path.join(_OUTPUT_DIR.value, "fig7a.json")
     with open(path, "w") as fh:
         json.dump(report, fh, indent=1)

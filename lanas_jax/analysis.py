@@ -57,6 +57,57 @@ def summarize(samples: Sequence[int | None], budget: int) -> dict:
     }
 
 
+def mean_samples(summary: dict) -> tuple[float, bool]:
+    """Mean samples to the optimum from a :func:`summarize` dict, and whether it is exact
+    (False: some seeds never reached it, and this is the censored lower bound)."""
+    if summary["mean_samples_to_optimum"] is not None:
+        return summary["mean_samples_to_optimum"], True
+    return summary["mean_samples_lower_bound"], False
+
+
+def top_threshold(metric: np.ndarray, fraction: float) -> float:
+    """The metric of the ``ceil(fraction * N)``-th best entry of a table: drawing an entry
+    with metric >= this value is reaching the table's top ``fraction`` (ties included).
+    :func:`samples_to_optimum` with this threshold counts the samples to get there."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    values = np.sort(np.asarray(metric, np.float64).ravel())[::-1]
+    k = max(1, int(np.ceil(fraction * values.size - 1e-9)))
+    return float(values[k - 1])
+
+
+def draw_samples_box(
+    ax, labels: Sequence[str], samples: Sequence[Sequence[int | None]], budget: int
+) -> None:
+    """Box chart of samples-to-target per label on ``ax`` (log scale); seeds that never
+    reached the target are drawn at ``budget + 1``, marked by a dotted line."""
+    data = [[budget + 1 if s is None else s for s in row] for row in samples]
+    ax.boxplot(data, showmeans=True)
+    ax.set_xticks(range(1, len(labels) + 1), list(labels))
+    ax.axhline(budget + 1, color="k", linestyle=":", linewidth=1, label="not reached (budget+1)")
+    ax.set_yscale("log")
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def plot_samples_box(
+    labels: Sequence[str], samples: Sequence[Sequence[int | None]], budget: int, title: str,
+    path: str, ylabel: str = "samples to the global optimum",
+) -> None:
+    """:func:`draw_samples_box` as a figure written to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.9 * len(labels) + 2), 3.6))
+    draw_samples_box(ax, labels, samples, budget)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_curves(curves: dict[str, np.ndarray], optimum: float, title: str, path: str) -> None:
     """Best-so-far median with the 25-75% band against samples, one line per algorithm."""
     import matplotlib

@@ -3,7 +3,13 @@
 from absl import flags
 
 from experiments.algos import builder
-from lanas_jax.partition.lanas import EMPTY_LEAF_RULES, LEAF_SAMPLERS, LaNAS, LaNASParams
+from lanas_jax.partition.lanas import (
+    EMPTY_LEAF_RULES,
+    LEAF_SAMPLERS,
+    NODE_MODELS,
+    LaNAS,
+    LaNASParams,
+)
 
 _HEIGHT = flags.DEFINE_integer("lanas_height", 5, "LaNAS tree height (levels).")
 _SELECTS = flags.DEFINE_integer(
@@ -17,6 +23,16 @@ _RIDGE = flags.DEFINE_float("lanas_ridge", 1e-3, "LaNAS relative ridge strength.
 _EMPTY = flags.DEFINE_enum(
     "lanas_empty_leaf", "first_nonempty", list(EMPTY_LEAF_RULES), "LaNAS empty-leaf rule."
 )
+_NODE_MODEL = flags.DEFINE_enum(
+    "lanas_node_model", "linear", list(NODE_MODELS),
+    "LaNAS node regressor: linear (the paper's) or mlp (the Fig. 6b ablation; table leaf "
+    "samplers only).",
+)
+_MLP_HIDDEN = flags.DEFINE_integer("lanas_mlp_hidden", 32, "LaNAS MLP nodes: hidden width.")
+_MLP_STEPS = flags.DEFINE_integer(
+    "lanas_mlp_steps", 200, "LaNAS MLP nodes: full-batch Adam steps per refit."
+)
+_MLP_LR = flags.DEFINE_float("lanas_mlp_learning_rate", 1e-2, "LaNAS MLP nodes: Adam rate.")
 
 _SAMPLER = flags.DEFINE_enum(
     "leaf_sampler", "tabular", list(LEAF_SAMPLERS),
@@ -70,5 +86,9 @@ def build():
         vae_iters=_VAE_ITERS.value,
         vae_batch_size=_VAE_BATCH.value,
         vae_learning_rate=_VAE_LR.value,
+        node_model=_NODE_MODEL.value,
+        mlp_hidden=_MLP_HIDDEN.value,
+        mlp_steps=_MLP_STEPS.value,
+        mlp_learning_rate=_MLP_LR.value,
     )
     return strategy, LaNASParams(cp=_CP.value, ridge=_RIDGE.value)

@@ -12,6 +12,9 @@ rather than Adam epochs; uniform draws inside a leaf take the unseen entry with 
 random priority, the priorities redrawn at every refit (a leaf's draws between two refits
 are then sampling without replacement from that leaf).
 
+``node_model="mlp"`` replaces every node's linear regressor by a small MLP (the Fig. 6b
+ablation, Sec. 4.5 "Choice of classifiers"; ``mlp_tree.py``), for the table samplers only.
+
 ``leaf_sampler="vae"`` replaces the uniform draw inside the leaf by a VAE trained on the top
 ``K``% of the evaluated architectures (seed 002; ``leaf_vae.py``), retrained at every refit.
 """
@@ -25,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from lanas_jax.partition import continuous, leaf_vae
+from lanas_jax.partition import continuous, leaf_vae, mlp_tree
 from lanas_jax.partition.tree import fit_tree, num_nodes, route
 from lanas_jax.partition.ucb import backpropagate, select_leaf, subtree_available
 from lanas_jax.spaces import nb201
@@ -35,6 +38,8 @@ EMPTY_LEAF_RULES = ("first_nonempty", "skip")
 #: Table-entry samplers (this module) and the continuous ones (``continuous.py``).
 TABLE_SAMPLERS = ("tabular", "vae")
 LEAF_SAMPLERS = continuous.LEAF_SAMPLERS + ("vae",)
+#: Node regressors: closed-form ridge least squares (``tree.py``) or MLPs (``mlp_tree.py``).
+NODE_MODELS = ("linear", "mlp")
 
 
 @struct.dataclass
@@ -86,6 +91,11 @@ class LaNAS(Strategy):
         the tree-depth cap.
       require_in_leaf: continuous mode: prefer proposals whose discretised cell the tree
         routes into the selected leaf.
+      node_model: the node regressor: ``"linear"`` (the paper's) or ``"mlp"`` (Fig. 6b's
+        alternative: one hidden layer of ``mlp_hidden`` tanh units, trained from scratch at
+        every refit by ``mlp_steps`` full-batch Adam steps at ``mlp_learning_rate`` on the
+        node's standardised metrics; ``mlp_tree.py``). Table samplers only: an MLP leaf is not
+        a polytope, so ``hit_and_run`` / ``nuts`` refuse it.
       vae_*: VAE leaf sampler: ``vae_vocab`` choices per one-hot slot, ``vae_tries`` decodes
         per query, Alg. 1's ``K`` (``vae_top_frac``), steps per refit, batch size, Adam
         learning rate, and the VAE's widths (seed 002; ``lanas_jax.vaenas``).
@@ -111,6 +121,10 @@ class LaNAS(Strategy):
     vae_embed: int = 16
     vae_hidden: int = 32
     vae_latent: int = 8
+    node_model: str = "linear"
+    mlp_hidden: int = 32
+    mlp_steps: int = 200
+    mlp_learning_rate: float = 1e-2
 
     def default_params(self) -> LaNASParams:
         return LaNASParams()
@@ -133,6 +147,7 @@ class LaNAS(Strategy):
             raise ValueError(
                 f"leaf_sampler must be one of {LEAF_SAMPLERS}, got {self.leaf_sampler!r}"
             )
+        self._validate_node_model()
         if self.leaf_sampler == "vae":
             leaf_vae.validate(self, bench)
         elif self.leaf_sampler != "tabular":
@@ -148,6 +163,23 @@ class LaNAS(Strategy):
                     f"continuous LaNAS needs NB201 one-hot features ({nb201.FEATURE_DIM}"
                     f" wide), got {bench.dim}"
                 )
+
+    def _validate_node_model(self) -> None:
+        if self.node_model not in NODE_MODELS:
+            raise ValueError(f"node_model must be one of {NODE_MODELS}, got {self.node_model!r}")
+        if self.node_model != "mlp":
+            return
+        if self.leaf_sampler not in TABLE_SAMPLERS:
+            raise ValueError(
+                f"node_model='mlp' works only with the table leaf samplers {TABLE_SAMPLERS}: "
+                f"leaf_sampler={self.leaf_sampler!r} samples the leaf's polytope, and a leaf "
+                "cut out by MLP boundaries is not a polytope"
+            )
+        for name in ("mlp_hidden", "mlp_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.mlp_learning_rate > 0:
+            raise ValueError(f"mlp_learning_rate must be > 0, got {self.mlp_learning_rate}")
 
     @property
     def num_leaves(self) -> int:
@@ -184,8 +216,16 @@ class LaNAS(Strategy):
             ))
         mask = jnp.arange(state.evaluated.shape[0]) < state.count
         feats = bench.features[state.evaluated]
-        tree = fit_tree(feats, state.values, mask, self.tree_height, params.ridge)
-        leaf_of = route(bench.features, tree, self.tree_height)
+        if self.node_model == "mlp":
+            key, mlp_key = jax.random.split(key)
+            tree = mlp_tree.fit_mlp_tree(
+                mlp_key, feats, state.values, mask, self.tree_height, self.mlp_hidden,
+                self.mlp_steps, self.mlp_learning_rate,
+            )
+            leaf_of = mlp_tree.route(bench.features, tree, self.tree_height)
+        else:
+            tree = fit_tree(feats, state.values, mask, self.tree_height, params.ridge)
+            leaf_of = route(bench.features, tree, self.tree_height)
         in_leaf = leaf_of[:, None] == jnp.arange(self.num_leaves)
         leaf_unseen = jnp.sum(in_leaf & ~state.seen[:, None], 0, dtype=jnp.int32)
         return state.replace(

@@ -95,6 +95,9 @@ class FrozenLaNAS(LaNAS):
     def validate(self, bench, budget: int) -> None:
         if self.leaf_sampler != "tabular":
             raise ValueError("FrozenLaNAS draws table entries: leaf_sampler must be 'tabular'")
+        if self.node_model != "linear":
+            raise ValueError("FrozenLaNAS routes by a linear tree (fit_partition): "
+                             "node_model must be 'linear'")
         super().validate(bench, budget)
 
     def _check_tree(self, tree: Tree, bench) -> None:

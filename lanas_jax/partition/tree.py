@@ -133,14 +133,19 @@ def route(features: jax.Array, tree: Tree, height: int) -> jax.Array:
 
     Returns the leaf number in ``[0, 2^(height-1))`` of every row of ``features``.
     """
-    n = features.shape[0]
-    node = jnp.zeros((n,), jnp.int32)
     if height == 1:
-        return node
-    preds = features @ tree.weights.T + tree.bias  # [N, I]
+        return jnp.zeros((features.shape[0],), jnp.int32)
+    return walk(features @ tree.weights.T + tree.bias, tree.boundary, height)
+
+
+def walk(preds: jax.Array, boundary: jax.Array, height: int) -> jax.Array:
+    """The routing walk shared by every node model: from the root, left iff the node's
+    prediction ``preds[:, node] >= boundary[node]``. ``preds`` is ``[N, I]`` (every internal
+    node's prediction for every row); returns the leaf number of every row."""
+    node = jnp.zeros((preds.shape[0],), jnp.int32)
     for _ in range(height - 1):
         p = jnp.take_along_axis(preds, node[:, None], axis=1)[:, 0]
-        go_right = p < tree.boundary[node]
+        go_right = p < boundary[node]
         node = 2 * node + 1 + go_right.astype(jnp.int32)
     return node - num_internal(height)
 
