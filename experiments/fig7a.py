@@ -188,8 +188,8 @@ def main(argv):
             exact = s["mean_samples_to_optimum"] is not None
             med = s["median_samples_to_optimum"]
             ratio = f" {mean_samples(ref) / mean:.1f}x" if ref is not None else ""
-            cells.append(f"{'' if exact else '>='}{mean:.0f}/{'n/a' if med is None else f'{med:.0f}'}"
-                         f"{ratio}")
+            med_txt = "n/a" if med is None else f"{med:.0f}"
+            cells.append(f"{'' if exact else '>='}{mean:.0f}/{med_txt}{ratio}")
         row = " ".join(f"{c:>22}" for c in cells)
         print(f"{r['fraction']:>8.0%} {r['rest_rows']:>7} {row}")
     path = os.path.join(_OUTPUT_DIR.value, "fig7a.json")
