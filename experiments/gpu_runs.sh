@@ -5,6 +5,8 @@
 #   bash experiments/gpu_runs.sh table            # issue 3: convnet1364_digits, default recipe
 #   bash experiments/gpu_runs.sh bench            # issues 4, 6, 2/7: sampler, VAE, search speed
 #   bash experiments/gpu_runs.sh nuts             # issue 4: the NUTS rows alone (slow)
+#   bash experiments/gpu_runs.sh continuous       # issue 4: continuous vs tabular LaNAS, 100 seeds
+#   bash experiments/gpu_runs.sh studies fig6grid fig6rest fig4 fig7a sec2   # issue 5 items 5-8
 #   bash experiments/gpu_runs.sh fig5 nb201_cifar10 convnet1364_digits   # issue 5: 100 seeds
 #
 # Each step has its own time limit (STEP_LIMIT seconds, default 400) so that one slow step
@@ -45,6 +47,27 @@ optax.__version__, numpyro.__version__, jax.devices())"
     step bench_nuts "$PY" -m experiments.bench_samplers --samplers=nuts \
       --output="$OUT/bench_nuts.json"
     ;;
+  continuous)
+    step bench_continuous "$PY" -m experiments.bench_continuous --seeds=100 --budget=1000 \
+      --configs="${CONFIGS:-tabular,hit_and_run:16,hit_and_run:64,nuts:16}" \
+      --output="$OUT/bench_continuous.json"
+    ;;
+  studies)  # issue 5 items 5-8, each binary's outputs packed into one archive
+    for study in "$@"; do
+      mod=$study
+      case "$study" in
+        fig6grid) mod=fig6; args=(--seeds=100 --budget=0 --parts=grid --heights=3,5,7,8
+                                  --selects=10,20,50,100) ;;
+        fig6rest) mod=fig6; args=(--seeds=100 --budget=0 --parts=node_model,init) ;;
+        fig4) args=(--seeds=100 --budget=5000 --lanas_selects=100 --lanas_init=200) ;;
+        fig7a) args=(--seeds=100) ;;
+        sec2) args=(--seeds=100) ;;
+        *) echo "unknown study $study" >&2; exit 2 ;;
+      esac
+      step "$study" "$PY" -m "experiments.$mod" "${args[@]}" --output_dir="$OUT/$study"
+      tar -C "$OUT" -cf "$OUT/$study.tar" "$study" "$study.log" && rm -rf "${OUT:?}/$study" "$OUT/$study.log"
+    done
+    ;;
   fig5)
     for bench in "$@"; do
       step "fig5_$bench" "$PY" -m experiments.fig5 --benchmarks="$bench" --seeds=100 \
@@ -54,7 +77,7 @@ optax.__version__, numpyro.__version__, jax.devices())"
     done
     ;;
   *)
-    echo "usage: bash experiments/gpu_runs.sh table | bench | nuts | fig5 BENCHMARK..." >&2
+    echo "usage: bash experiments/gpu_runs.sh table | bench | nuts | continuous | studies STUDY... | fig5 BENCHMARK..." >&2
     exit 2
     ;;
 esac
