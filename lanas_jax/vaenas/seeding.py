@@ -23,16 +23,19 @@ def rows_of_tokens(tokens: jax.Array, table: jax.Array) -> tuple[jax.Array, jax.
     return jnp.argmax(hit, 1).astype(jnp.int32), jnp.any(hit, 1)
 
 
-def _seeded(strategy, budget, num_init, key, bench, init_rows, params):
+def _seeded(strategy, budget, num_init, key, bench, init_rows, params, init_ok=None):
+    """See :func:`seeded_search`; ``init_ok [M]`` bool (default all) marks the usable entries
+    of ``init_rows`` (e.g. VAE decodes that are table rows), the others are skipped."""
     init_key, scan_key = jax.random.split(key)
     state = strategy.init(init_key, bench, budget, params)
     slots = jnp.arange(init_rows.shape[0])
+    ok = jnp.ones(init_rows.shape, bool) if init_ok is None else init_ok
 
     def step(carry, xs):
         state, seen, ptr, used = carry
         step_key, t = xs
         own, state = strategy.ask(step_key, state, bench, params)
-        avail = (slots >= ptr) & ~seen[init_rows]
+        avail = (slots >= ptr) & ~seen[init_rows] & ok
         j = jnp.argmax(avail)
         use = (t < num_init) & jnp.any(avail)
         index = jnp.where(use, init_rows[j], own).astype(jnp.int32)

@@ -15,6 +15,15 @@ counts how often the VAE answered (``vae_draws``), how often its first decode wa
 (``vae_repeats``) and how often no decode was unseen so the nearest unseen row was taken
 (``vae_fallbacks``).
 
+Benchmarks (:mod:`lanas_jax.vaenas.token_space`): NAS-Bench-201 and other tables whose features
+are one-hot slots (one token per slot, a decode's row found by exact match, the nearest unseen
+row as fallback); NAS-Bench-101 (``bench.space`` an ``Nb101Space``, any encoding): Appendix
+A.5's 26 tokens taken from the rows' cells, the top-9 decoder (a decode that never connects
+input to output after its resampling is not a row), rows found up to isomorphism on the device
+(:mod:`lanas_jax.vaenas.nb101_lookup`; a decode absent from the table is not a row either) and
+a uniformly random unseen row as fallback. On NAS-Bench-101, ``vae_repeats`` counts first
+decodes that were seen, invalid or absent from the table.
+
 Retraining runs under ``lax.cond`` on the query counter, which does not depend on the key, so
 under ``vmap`` over seeds it stays unbatched and all seeds retrain in the same step (the
 other steps skip the training branch).
@@ -31,8 +40,9 @@ from flax import struct
 
 from lanas_jax.strategies.base import Strategy, draw, random_priority, register
 from lanas_jax.vaenas.model import VAESizes
-from lanas_jax.vaenas.sampler import propose
-from lanas_jax.vaenas.tokens import TokenSpec, onehot_spec, table_tokens
+from lanas_jax.vaenas.sampler import propose_in
+from lanas_jax.vaenas.token_space import TokenSpace, token_space
+from lanas_jax.vaenas.tokens import TokenSpec
 from lanas_jax.vaenas.train import TrainConfig, fit_top, init_vae
 
 
@@ -65,9 +75,9 @@ class VAENAS(Strategy):
 
     Attributes:
       vocab: choices per slot of the table's one-hot features (NB201: 5 ops per edge); the
-        tokens are the slots (NB201: the 6 edges).
+        tokens are the slots (NB201: the 6 edges). Unused on NAS-Bench-101 (26 A.5 tokens).
       n_vae: queries between two VAE trainings (Alg. 2's ``n_vae``).
-      tries: decodes per VAE proposal before falling back to the nearest unseen row.
+      tries: decodes per VAE proposal before falling back (nearest / random unseen row).
       top_frac, n_iters, batch_size, learning_rate: Alg. 1's ``K`` (a fraction) and its
         optimisation; embed, hidden, latent: the VAE's widths (see :class:`TrainConfig`;
         flat fields so that the configuration is a plain JSON-able record).
@@ -104,14 +114,19 @@ class VAENAS(Strategy):
             raise ValueError(f"tries must be >= 1, got {self.tries}")
         self.train.validate()
         try:
-            onehot_spec(bench.features, self.vocab)
+            self.tokens(bench).validate(bench)
         except ValueError as e:
             raise ValueError(
-                f"vaenas tokenises a table whose features are one-hot slots; {bench.name}: {e}"
+                "vaenas tokenises a table whose features are one-hot slots or a "
+                f"NAS-Bench-101 benchmark; {bench.name}: {e}"
             ) from e
 
+    def tokens(self, bench) -> TokenSpace:
+        """How ``bench``'s rows are tokens (static: from its space type and shape)."""
+        return token_space(bench, self.vocab)
+
     def spec(self, bench) -> TokenSpec:
-        return TokenSpec(length=bench.dim // self.vocab, vocab=self.vocab)
+        return self.tokens(bench).spec
 
     @functools.partial(jax.jit, static_argnums=(0, 3))
     def init(self, key, bench, budget, params):
@@ -132,28 +147,28 @@ class VAENAS(Strategy):
             vae_fallbacks=zero,
         )
 
-    def _retrain(self, key, state: VAENASState, table) -> VAENASState:
+    def _retrain(self, key, state: VAENASState, bench) -> VAENASState:
         """Alg. 1 on every architecture evaluated so far."""
+        space = self.tokens(bench)
         valid = jnp.arange(state.rows.shape[0]) < state.count
         params, opt_state, _ = fit_top(
-            TokenSpec(table.shape[1], self.vocab), self.train, key, state.params, state.opt_state,
-            table[state.rows], state.values, valid,
+            space.spec, self.train, key, state.params, state.opt_state,
+            space.row_tokens(bench, state.rows), state.values, valid,
         )
         return state.replace(params=params, opt_state=opt_state, trained=jnp.ones((), bool))
 
     @functools.partial(jax.jit, static_argnums=0)
     def ask(self, key, state, bench, params):
         train_key, mix_key, vae_key = jax.random.split(key, 3)
-        table = table_tokens(bench.features, self.spec(bench))
         due = (state.count >= self.n_vae) & (state.count % self.n_vae == 0)
         state = jax.lax.cond(
-            due, lambda s: self._retrain(train_key, s, table), lambda s: s, state
+            due, lambda s: self._retrain(train_key, s, bench), lambda s: s, state
         )
         eps = jnp.minimum(1.0, state.count * params.eps_inc)
         use_vae = state.trained & (jax.random.uniform(mix_key) < eps)
         uniform = draw(state.priority, ~state.seen)
-        prop = propose(
-            vae_key, self.spec(bench), self.train, state.params, table, ~state.seen,
+        prop = propose_in(
+            self.tokens(bench), vae_key, bench, self.train, state.params, ~state.seen,
             state.priority, self.tries,
         )
         index = jnp.where(use_vae, prop.index, uniform)
