@@ -6,6 +6,8 @@ is searched by --seeds searches (one vmapped call per arm) of
   * ``frozen``: LaNAS's search phase on the learned tree, never refitted, UCB statistics
     starting empty (``FrozenLaNAS``, lanas_jax/partition/transfer.py);
   * ``frozen_warm``: the same with the UCB statistics of the learned part;
+  * ``warm_refit``: LaNAS on the rest whose every refit also fits the learned part's samples
+    (``WarmLaNAS``: the transferred actions keep learning; no initial random samples);
   * ``scratch``: LaNAS learning from nothing on the rest (the --lanas_* flags);
   * ``random``: random search on the rest.
 Reported: samples to the rest's optimum (mean / median) per arm and fraction, and the
@@ -37,20 +39,22 @@ from lanas_jax.partition.lanas import LaNAS
 from lanas_jax.partition.transfer import (
     FrozenLaNAS,
     FrozenParams,
+    WarmLaNAS,
     fit_partition,
     rest_table,
     split_table,
+    warm_params,
 )
 from lanas_jax.runner import seed_keys, timed_sweep
 from lanas_jax.strategies.random_search import RandomSearch
 
+ARMS = ("frozen", "frozen_warm", "warm_refit", "scratch", "random")
 _BENCHMARK = flags.DEFINE_string("benchmark", "nb201_cifar10", "Benchmark name or .npz path.")
 _FRACTIONS = flags.DEFINE_list(
     "fractions", ["0.01", "0.05", "0.1", "0.2", "0.6"], "Fractions the partition is learned on."
 )
 _ARMS = flags.DEFINE_list(
-    "arms", ["frozen", "frozen_warm", "scratch", "random"], "Searches run on each rest table."
-)
+    "arms", list(ARMS), "Searches run on each rest table.")
 _SEEDS = flags.DEFINE_integer("seeds", 100, "Searches per arm and fraction.")
 _BUDGET = flags.DEFINE_integer(
     "budget", 0, "Samples per search (0 = the whole rest table; capped at its size)."
@@ -58,7 +62,6 @@ _BUDGET = flags.DEFINE_integer(
 _SEED = flags.DEFINE_integer("seed", 0, "Master seed of the searches.")
 _SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "Seed of the learned/rest split.")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/fig7a", "Where outputs go.")
-ARMS = ("frozen", "frozen_warm", "scratch", "random")
 
 
 def parse_fractions(values: list[str]) -> list[float]:
@@ -76,12 +79,16 @@ def parse_fractions(values: list[str]) -> list[float]:
     return out
 
 
-def arm_strategy(arm: str, lanas: LaNAS, lanas_params, tree):
+def arm_strategy(arm: str, lanas: LaNAS, lanas_params, tree, bench, learn):
     if arm == "scratch":
         return lanas, lanas_params
     if arm == "random":
         return RandomSearch(), None
     fields = {f.name: getattr(lanas, f.name) for f in dataclasses.fields(LaNAS)}
+    if arm == "warm_refit":
+        fields["num_init"] = 0
+        return WarmLaNAS(**fields), warm_params(bench, learn, lanas_params.cp,
+                                                  lanas_params.ridge)
     frozen = FrozenLaNAS(**fields, warm_stats=arm == "frozen_warm")
     return frozen, FrozenParams(tree=tree, cp=lanas_params.cp)
 
@@ -95,7 +102,7 @@ def run_fraction(bench, fraction: float, lanas, lanas_params, arms, keys) -> dic
            "rest_optimum": rest.optimum, "budget": budget,
            "optimum_in_rest": bool(rest.optimum >= bench.optimum), "arms": {}}
     for arm in arms:
-        strategy, params = arm_strategy(arm, lanas, lanas_params, tree)
+        strategy, params = arm_strategy(arm, lanas, lanas_params, tree, bench, learn)
         history, compile_s, run_s = timed_sweep(strategy, rest, keys, budget, params)
         metric = np.asarray(history.metric)
         samples = analysis.samples_to_optimum(metric, rest.optimum)

@@ -119,7 +119,7 @@ def test_fig7a_binary_writes_every_arm_and_fraction(tmp_path):
     assert [r["fraction"] for r in report["fractions"]] == [0.1, 0.5]
     for r in report["fractions"]:
         assert r["learned_rows"] + r["rest_rows"] == bench.size
-        assert set(r["arms"]) == {"frozen", "frozen_warm", "scratch", "random"}
+        assert set(r["arms"]) == {"frozen", "frozen_warm", "warm_refit", "scratch", "random"}
         for arm in r["arms"].values():  # whole rest table: every seed reaches its optimum
             assert arm["summary"]["seeds_reached"] == 3
     assert (tmp_path / "fig7a.png").stat().st_size > 1000
@@ -132,3 +132,22 @@ def test_fig7a_binary_refuses_bad_flags(flag, message, tmp_path):
     proc = _fig7a(flag, f"--output_dir={tmp_path}")
     assert proc.returncode != 0
     assert re.search(message, proc.stderr), proc.stderr[-1000:]
+
+
+def test_warm_refit_search_uses_the_learned_samples_from_the_first_query():
+    from lanas_jax.partition.transfer import WarmLaNAS, warm_params
+
+    bench = linear_bench()
+    learn, rest_rows = split_table(bench, 0.3, jax.random.key(2))
+    rest = rest_table(bench, rest_rows)
+    keys = seed_keys(2, 8)
+    strategy = WarmLaNAS(tree_height=4, num_init=0, num_selects=10)
+    hist = sweep(strategy, rest, keys, rest.size, warm_params(bench, learn))
+    assert_never_repeats(hist.indices, rest.size)
+    ours, rs = ratio_to_random_search(hist.metric, rest, keys)
+    assert ours < 0.3 * rs, (ours, rs)
+    # The very first query already comes from the learned good region, unlike a cold start.
+    first = np.asarray(hist.metric)[:, 0]
+    assert np.median(first) > np.median(np.asarray(rest.metric)), first
+    with pytest.raises(ValueError, match="no default params"):
+        run_search(strategy, rest, keys[0], 10)

@@ -9,8 +9,13 @@ part (all of it at once: the same batched ridge fit LaNAS uses at each refit, Al
 tree by UCB and draws an unevaluated entry of the chosen leaf uniformly, the learning phase is
 never run.
 
-What is transferred is a choice (``warm_stats``): only the constraints (the UCB counts ``n``
-and means ``X̄`` start empty, so the first queries visit every leaf once), or the constraints
+:class:`WarmLaNAS` is the other reading of "transfer": the learned part's evaluated samples join
+every refit of an otherwise ordinary LaNAS on the rest (the actions keep learning, starting from
+the transferred ones; no initial random samples are needed).
+
+What :class:`FrozenLaNAS` transfers is a choice (``warm_stats``): only the constraints (the UCB
+counts ``n`` and means ``X̄`` start empty, so the first queries visit every leaf once), or the
+constraints
 and the node statistics of the learned part (``n`` and ``n X̄`` of its samples in each region,
 so the search starts by exploiting the leaves that were good on the learned part). The paper
 does not say which it used.
@@ -132,3 +137,52 @@ class FrozenLaNAS(LaNAS):
     def ask(self, key, state, bench, params: FrozenParams):
         leaf = self._select(key, state, params)
         return draw(state.priority, ~state.seen & (state.leaf_of == leaf)), state
+
+
+@struct.dataclass
+class WarmParams:
+    """The learned part's samples (prior data of every refit) and LaNAS's numbers."""
+
+    prior_features: jax.Array  # [P, D]
+    prior_values: jax.Array  # [P]
+    cp: float = 0.1
+    ridge: float = 1e-3
+
+
+def warm_params(bench: Benchmark, rows, cp: float = 0.1, ridge: float = 1e-3) -> WarmParams:
+    """:class:`WarmParams` holding the entries ``rows`` of ``bench`` (the learned part)."""
+    rows = np.asarray(rows)
+    return WarmParams(bench.features[rows], bench.metric[rows], cp, ridge)
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmLaNAS(LaNAS):
+    """LaNAS whose every refit also fits the learned part's samples (``WarmParams``), so the
+    search starts from the transferred partition and keeps refining it. Linear nodes and the
+    tabular sampler only; set ``num_init=0`` to refit from the first query."""
+
+    def default_params(self):
+        raise ValueError("WarmLaNAS has no default params: pass warm_params(bench, rows)")
+
+    def validate(self, bench, budget: int) -> None:
+        if self.leaf_sampler != "tabular" or self.node_model != "linear":
+            raise ValueError("WarmLaNAS needs leaf_sampler='tabular' and node_model='linear'")
+        super().validate(bench, budget)
+
+    def _refit(self, key, state: LaNASState, bench, params: WarmParams) -> LaNASState:
+        prior = params.prior_values.shape[0]
+        mask = jnp.concatenate([jnp.ones((prior,), bool),
+                                jnp.arange(state.evaluated.shape[0]) < state.count])
+        feats = jnp.concatenate([params.prior_features, bench.features[state.evaluated]])
+        values = jnp.concatenate([params.prior_values, state.values])
+        tree = fit_tree(feats, values, mask, self.tree_height, params.ridge)
+        leaf_of = route(bench.features, tree, self.tree_height)
+        in_leaf = leaf_of[:, None] == jnp.arange(self.num_leaves)
+        return state.replace(
+            leaf_of=leaf_of,
+            leaf_unseen=jnp.sum(in_leaf & ~state.seen[:, None], 0, dtype=jnp.int32),
+            priority=random_priority(key, bench.size),
+            node_count=tree.count,
+            node_sum=tree.value_sum,
+            fitted=jnp.ones((), bool),
+        )
