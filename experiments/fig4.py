@@ -57,11 +57,12 @@ import numpy as np
 from absl import app, flags
 
 from experiments import algos
-from lanas_jax import analysis, dynamics
+from lanas_jax import dynamics
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.partition.tree import num_internal
-from lanas_jax.runner import seed_keys, timed_sweep
+from lanas_jax.runner import seed_keys
 from lanas_jax.strategies.random_search import RandomSearch
+from lanas_jax.study import sweep_report
 
 DEFAULT_CHECKPOINTS = (200, 700, 1000, 2000, 5000)
 
@@ -180,17 +181,15 @@ def _band(x: np.ndarray) -> dict:
 def measure(name, strategy, params, bench, budget, checkpoints, partition, edges, ridge,
             modes) -> dict:
     """One sweep of ``strategy`` and its Fig. 4 statistics under every partition mode."""
-    history, compile_s, run_s = timed_sweep(
-        strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params)
-    indices = np.asarray(history.indices)
-    samples = analysis.samples_to_optimum(np.asarray(history.metric), bench.optimum)
+    rep = sweep_report(strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params)
+    indices = np.asarray(rep["history"].indices)
     out = {
         "algo": name,
-        "config": repr(strategy),
+        "config": rep["config"],
         "params": {k: float(v) for k, v in vars(params).items()} if params is not None else {},
-        "summary": analysis.summarize(samples, budget),
-        "compile_seconds": compile_s,
-        "run_seconds": run_s,
+        "summary": rep["summary"],
+        "compile_seconds": rep["compile_seconds"],
+        "run_seconds": rep["run_seconds"],
         "partitions": {},
     }
     for mode in modes:

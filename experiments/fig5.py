@@ -28,8 +28,9 @@ from absl import app, flags
 from experiments import algos
 from lanas_jax import analysis
 from lanas_jax.benchmarks import list_benchmarks, load_benchmark
-from lanas_jax.runner import seed_keys, timed_sweep
+from lanas_jax.runner import seed_keys
 from lanas_jax.strategies.mcts import MCTS
+from lanas_jax.study import sweep_report
 
 _BENCHMARKS = flags.DEFINE_list(
     "benchmarks", None, "Benchmarks (default: every embedded one)."
@@ -57,20 +58,10 @@ def strategy_for(name: str, bench):
 
 def run(name: str, bench, budget: int) -> dict:
     strategy, params = strategy_for(name, bench)
-    history, compile_s, run_s = timed_sweep(
-        strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params
-    )
-    metric = np.asarray(history.metric)
-    samples = analysis.samples_to_optimum(metric, bench.optimum)
-    return {
-        "algo": name,
-        "config": repr(strategy),
-        "samples_to_optimum": samples,
-        "summary": analysis.summarize(samples, budget),
-        "best_so_far": analysis.best_so_far(metric),
-        "compile_seconds": compile_s,
-        "run_seconds": run_s,
-    }
+    rep = sweep_report(strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params)
+    metric = rep.pop("metric")
+    del rep["history"]
+    return {"algo": name, **rep, "best_so_far": analysis.best_so_far(metric)}
 
 
 def mean_of(entry: dict) -> tuple[float, bool]:

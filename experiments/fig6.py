@@ -58,7 +58,8 @@ from experiments import algos
 from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.partition.lanas import NODE_MODELS
-from lanas_jax.runner import check_budget, seed_keys, timed_sweep
+from lanas_jax.runner import check_budget, seed_keys
+from lanas_jax.study import sweep_report
 
 PARTS = ("grid", "node_model", "init")
 
@@ -185,20 +186,12 @@ def run_setting(strategy, params, bench, budget: int, label: str) -> dict:
         return dict(_DONE[key][1])
     print(f"{bench.name}: {label}, {_SEEDS.value} seeds x {budget} samples ...", flush=True)
     try:
-        history, compile_s, run_s = timed_sweep(
-            strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params
-        )
+        rep = sweep_report(strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget,
+                           params)
     except ValueError as e:
         raise app.UsageError(f"LaNAS {label}: {e}") from e
-    metric = np.asarray(history.metric)
-    samples = analysis.samples_to_optimum(metric, bench.optimum)
-    result = {
-        "samples_to_optimum": samples,
-        "summary": analysis.summarize(samples, budget),
-        "metric": metric,
-        "compile_seconds": compile_s,
-        "run_seconds": run_s,
-    }
+    result = {k: rep[k] for k in ("samples_to_optimum", "summary", "metric", "compile_seconds",
+                                  "run_seconds")}
     _DONE[key] = (label, result)
     return dict(result)
 

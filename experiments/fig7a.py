@@ -45,8 +45,9 @@ from lanas_jax.partition.transfer import (
     split_table,
     warm_params,
 )
-from lanas_jax.runner import seed_keys, timed_sweep
+from lanas_jax.runner import seed_keys
 from lanas_jax.strategies.random_search import RandomSearch
+from lanas_jax.study import sweep_report
 
 ARMS = ("frozen", "frozen_warm", "warm_refit", "scratch", "random")
 _BENCHMARK = flags.DEFINE_string("benchmark", "nb201_cifar10", "Benchmark name or .npz path.")
@@ -103,15 +104,14 @@ def run_fraction(bench, fraction: float, lanas, lanas_params, arms, keys) -> dic
            "optimum_in_rest": bool(rest.optimum >= bench.optimum), "arms": {}}
     for arm in arms:
         strategy, params = arm_strategy(arm, lanas, lanas_params, tree, bench, learn)
-        history, compile_s, run_s = timed_sweep(strategy, rest, keys, budget, params)
-        metric = np.asarray(history.metric)
-        samples = analysis.samples_to_optimum(metric, rest.optimum)
+        rep = sweep_report(strategy, rest, keys, budget, params)
         out["arms"][arm] = {
-            "summary": analysis.summarize(samples, budget),
-            "samples_to_optimum": samples,
-            "best_so_far_median": np.median(analysis.best_so_far(metric), 0).round(6).tolist(),
-            "compile_seconds": compile_s,
-            "run_seconds": run_s,
+            "summary": rep["summary"],
+            "samples_to_optimum": rep["samples_to_optimum"],
+            "best_so_far_median": np.median(analysis.best_so_far(rep["metric"]), 0)
+            .round(6).tolist(),
+            "compile_seconds": rep["compile_seconds"],
+            "run_seconds": rep["run_seconds"],
         }
     return out
 

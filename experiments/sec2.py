@@ -51,8 +51,9 @@ from absl import app, flags
 from experiments import algos
 from lanas_jax import analysis, dynamics
 from lanas_jax.benchmarks import load_benchmark
-from lanas_jax.runner import seed_keys, timed_sweep
+from lanas_jax.runner import seed_keys
 from lanas_jax.strategies.mcts import MCTS, actions_of, node_ids, radices
+from lanas_jax.study import sweep_report
 
 #: The two hand-designed action spaces of Sec. 2, by the name this binary reports them under.
 ACTION_SPACES = {"sequential": "convnet_sequential", "global": "convnet_global"}
@@ -89,19 +90,10 @@ def build(name: str, bench):
 
 
 def search(label, strategy, params, bench, budget) -> dict:
-    history, compile_s, run_s = timed_sweep(
-        strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params)
-    metric = np.asarray(history.metric)
-    samples = analysis.samples_to_optimum(metric, bench.optimum)
-    return {
-        "algo": label,
-        "config": repr(strategy),
-        "samples_to_optimum": samples,
-        "summary": analysis.summarize(samples, budget),
-        "best_so_far": analysis.best_so_far(metric),
-        "compile_seconds": compile_s,
-        "run_seconds": run_s,
-    }
+    rep = sweep_report(strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params)
+    metric = rep.pop("metric")
+    del rep["history"]
+    return {"algo": label, **rep, "best_so_far": analysis.best_so_far(metric)}
 
 
 def plot_spread(spreads: dict[str, list[dict]], title: str, path: str) -> None:

@@ -1,0 +1,33 @@
+"""One vmapped sweep and what every study binary reports of it (seed 000 Sec. 4.2's measure:
+samples to the global optimum)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lanas_jax import analysis
+from lanas_jax.runner import timed_sweep
+
+
+def sweep_report(strategy, bench, keys, budget: int, params: Any = None) -> dict:
+    """``timed_sweep`` of ``strategy`` over ``keys``, summarised.
+
+    Returns a dict with ``config`` (the strategy's repr), ``history`` (the raw
+    :class:`~lanas_jax.runner.History`), ``metric`` (``[seeds, budget]`` numpy),
+    ``samples_to_optimum`` and ``summary`` (:func:`analysis.summarize`), and the compile / run
+    seconds. Callers drop what they do not write out.
+    """
+    history, compile_s, run_s = timed_sweep(strategy, bench, keys, budget, params)
+    metric = np.asarray(history.metric)
+    samples = analysis.samples_to_optimum(metric, bench.optimum)
+    return {
+        "config": repr(strategy),
+        "history": history,
+        "metric": metric,
+        "samples_to_optimum": samples,
+        "summary": analysis.summarize(samples, budget),
+        "compile_seconds": compile_s,
+        "run_seconds": run_s,
+    }
