@@ -120,7 +120,7 @@ class Space:
         raise NotImplementedError
 
     def enumerate(self) -> Any:
-        """Dense spaces only: every architecture, stacked (leading axis ``size``), in index order."""
+        """Dense spaces only: every architecture stacked (leading axis ``size``), index order."""
         if not self.dense:
             raise NotImplementedError(f"the {self.name} space is too large to enumerate")
         n = int(self.size().count)
