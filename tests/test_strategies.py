@@ -11,6 +11,8 @@ import pytest
 from lanas_jax import strategies
 from lanas_jax.benchmarks.base import Benchmark, from_arrays
 from lanas_jax.runner import run_search, seed_keys, sweep
+from lanas_jax.scanned import table_evaluator
+from lanas_jax.strategies.core import Strategy
 
 SLOTS, CHOICES = 4, 5  # N = 5**4 = 625 cells
 BUDGET = 80  # > the default evolution population, so every phase of a strategy runs
@@ -53,19 +55,34 @@ def bench() -> Benchmark:
     return cells_bench()
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_runs_under_scan_and_python_loop_identically(name: str, bench: Benchmark) -> None:
-    strategy = strategies.make(name)
+def _looped(strategy, bench: Benchmark, key: jax.Array, budget: int) -> list[int]:
+    """The public init/ask/tell driven by hand, with the runner's key handling."""
     params = strategy.default_params()
-    key = jax.random.key(3)
-    # The key handling of runner._run, step by step.
     init_key, scan_key = jax.random.split(key)
-    state = strategy.init(init_key, bench, BUDGET, params)
     looped = []
-    for step_key in jax.random.split(scan_key, BUDGET):
+    if isinstance(strategy, Strategy):
+        evaluator = table_evaluator(bench)
+        domain = evaluator.domain
+        state = strategy.init(init_key, domain, budget, params)
+        for step_key in jax.random.split(scan_key, budget // strategy.batch_size):
+            archs, state = strategy.ask(step_key, state, domain, params)
+            ev = evaluator.evaluate(archs)
+            state = strategy.tell(state, archs, ev.value, domain, params)
+            looped.extend(int(r) for r in ev.row)
+        return looped
+    state = strategy.init(init_key, bench, budget, params)
+    for step_key in jax.random.split(scan_key, budget):
         index, state = strategy.ask(step_key, state, bench, params)
         state = strategy.tell(state, index, bench.metric[index], bench, params)
         looped.append(int(index))
+    return looped
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_runs_under_scan_and_python_loop_identically(name: str, bench: Benchmark) -> None:
+    strategy = strategies.make(name)
+    key = jax.random.key(3)
+    looped = _looped(strategy, bench, key, BUDGET)
     scanned = run_search(strategy, bench, key, BUDGET)
     np.testing.assert_array_equal(np.asarray(scanned.indices), np.array(looped))
     np.testing.assert_array_equal(

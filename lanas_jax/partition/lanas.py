@@ -32,7 +32,7 @@ from lanas_jax.partition import continuous, leaf_vae, mlp_tree
 from lanas_jax.partition.tree import fit_tree, num_nodes, route
 from lanas_jax.partition.ucb import backpropagate, select_leaf, subtree_available
 from lanas_jax.spaces import nb201
-from lanas_jax.strategies.base import Strategy, draw, random_priority, register
+from lanas_jax.strategies.base import TableStrategy, draw, random_priority, register
 
 EMPTY_LEAF_RULES = ("first_nonempty", "skip")
 #: Table-entry samplers (this module) and the continuous ones (``continuous.py``).
@@ -67,7 +67,7 @@ class LaNASState:
 
 @register("lanas")
 @dataclasses.dataclass(frozen=True)
-class LaNAS(Strategy):
+class LaNAS(TableStrategy):
     """Latent Action NAS (seed 000) over the entries of a tabular benchmark.
 
     Attributes:

@@ -1,7 +1,7 @@
-"""The strategy protocol shared by every search method, and the registry of strategies.
+"""The registry of strategies, and the first (table-row) protocol still used by the strategies
+not yet moved to :class:`~lanas_jax.strategies.core.Strategy` (architectures in and out).
 
-Every method is an immutable, hashable configuration object (static under ``jit``) with
-three pure functions, in the style of evosax:
+The row protocol, in the style of evosax:
 
     state = strategy.init(key, bench, budget, params)
     index, state = strategy.ask(key, state, bench, params)
@@ -9,8 +9,7 @@ three pure functions, in the style of evosax:
 
 ``ask`` proposes one unseen entry of the tabular benchmark ``bench`` (an int32 index);
 ``tell`` receives its search metric. ``params`` is a pytree of the numbers a user may want
-to vmap over (Cp, ridge strength, ...). The benchmark is an argument rather than part of
-the configuration because its arrays must be traced, not hashed.
+to vmap over (Cp, ridge strength, ...).
 """
 
 from __future__ import annotations
@@ -20,17 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
-from flax import struct
+
+from lanas_jax.strategies.core import NoParams, Strategy, draw, random_priority  # noqa: F401
 
 
-@struct.dataclass
-class NoParams:
-    """Params for strategies that have nothing worth vmapping over."""
-
-
-class Strategy:
-    """Base class: subclasses are frozen dataclasses implementing the three methods."""
+class TableStrategy:
+    """The first protocol, on table rows (``ask`` returns a row index); strategies not yet
+    moved to :class:`Strategy` (issue 12) still use it, and the runner drives both."""
 
     name: str = "strategy"
 
@@ -50,25 +45,7 @@ class Strategy:
         """Raise ValueError if this strategy cannot run ``budget`` samples on ``bench``."""
 
 
-def random_priority(key: jax.Array, n: int) -> jax.Array:
-    """31 random bits per entry, for uniform draws without replacement by masked argmax.
-
-    The candidate with the largest priority is a uniform draw among the candidates. With one
-    priority vector kept fixed, successive draws from a shrinking unseen set stay uniform:
-    every entry still unseen was a candidate at every earlier draw, so what those draws
-    revealed about the priorities is symmetric in the remaining entries. (Ties break towards
-    the lower index and occur with probability ~n^2 / 2^32; a fresh random vector per draw
-    or a permutation would cost several times more on a CPU.)
-    """
-    return (jax.random.bits(key, (n,), jnp.uint32) >> 1).astype(jnp.int32)
-
-
-def draw(priority: jax.Array, candidate: jax.Array) -> jax.Array:
-    """The candidate with the largest priority (an int32 index); assumes one exists."""
-    return jnp.argmax(jnp.where(candidate, priority, -1)).astype(jnp.int32)
-
-
-_REGISTRY: dict[str, Callable[..., Strategy]] = {}
+_REGISTRY: dict[str, Callable[..., Strategy | TableStrategy]] = {}
 
 # Modules whose import registers a strategy; imported lazily to keep the packages free of
 # import cycles (the LaNAS strategy lives in lanas_jax.partition).
@@ -107,7 +84,7 @@ def registered() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make(name: str, **config) -> Strategy:
+def make(name: str, **config) -> Strategy | TableStrategy:
     """Build a registered strategy by name; unknown names raise with the known ones listed."""
     _import_all()
     if name not in _REGISTRY:

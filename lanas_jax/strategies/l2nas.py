@@ -47,7 +47,7 @@ import optax
 from flax import struct
 
 from lanas_jax.strategies import l2nas_parts as parts
-from lanas_jax.strategies.base import Strategy, register
+from lanas_jax.strategies.base import TableStrategy, register
 
 REWARDS = ("normalized", "accuracy")
 REPEAT_RULES = ("unseen", "requery")
@@ -90,7 +90,7 @@ def _adam_step(grads, opt_state, params, lr):
 
 @register("l2nas")
 @dataclasses.dataclass(frozen=True)
-class L2NAS(Strategy):
+class L2NAS(TableStrategy):
     """L2NAS (seed 003) over a table of one-hot cells (``num_ops`` ops per edge).
 
     Attributes:

@@ -44,7 +44,7 @@ import numpy as np
 from flax import struct
 
 from lanas_jax.partition.ucb import ucb_scores
-from lanas_jax.strategies.base import Strategy, draw, random_priority, register
+from lanas_jax.strategies.base import TableStrategy, draw, random_priority, register
 
 ACTION_SPACES = ("onehot", "convnet_sequential", "convnet_global")
 _CONVNET_SLOTS = 5
@@ -115,7 +115,7 @@ def node_ids(actions: jax.Array, radix: tuple[int, ...]) -> jax.Array:
 
 @register("mcts")
 @dataclasses.dataclass(frozen=True)
-class MCTS(Strategy):
+class MCTS(TableStrategy):
     """UCT over a fixed action space with random rollouts (see the module doc).
 
     Attributes:

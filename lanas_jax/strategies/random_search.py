@@ -4,35 +4,42 @@ Sec. 4.2: it finds one of k optima among N entries in (N + 1) / (k + 1) samples 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from lanas_jax.strategies.base import Strategy, register
+from lanas_jax.archive import unseen_rows
+from lanas_jax.strategies.base import register
+from lanas_jax.strategies.core import Strategy
 
 
 @struct.dataclass
 class RandomSearchState:
-    order: jax.Array  # [N] a random permutation of the table
-    count: jax.Array  # () queries made so far
+    order: jax.Array | None  # pool: [N] a random permutation of the rows
+    pointer: jax.Array  # () next position of ``order`` to try
 
 
 @register("random")
 @dataclasses.dataclass(frozen=True)
 class RandomSearch(Strategy):
-    """Queries the table in the order of one random permutation drawn at ``init``."""
+    """A pool is walked in the order of one random permutation drawn at ``init`` (rows already
+    evaluated or pending, e.g. told by a warm start, are skipped); an open domain is sampled
+    with the space's ``sample`` until a new architecture comes up."""
 
-    @functools.partial(jax.jit, static_argnums=(0, 3))
-    def init(self, key, bench, budget, params):
-        order = jax.random.permutation(key, bench.size).astype(jnp.int32)
-        return RandomSearchState(order=order, count=jnp.zeros((), jnp.int32))
+    def _init(self, key, domain, budget, params):
+        order = None
+        if domain.is_pool:
+            order = jax.random.permutation(key, domain.size).astype(jnp.int32)
+        return RandomSearchState(order=order, pointer=jnp.zeros((), jnp.int32))
 
-    @functools.partial(jax.jit, static_argnums=0)
-    def ask(self, key, state, bench, params):
-        return state.order[state.count], state
-
-    @functools.partial(jax.jit, static_argnums=0)
-    def tell(self, state, index, value, bench, params):
-        return state.replace(count=state.count + 1)
+    def _ask_one(self, key, state, domain, params):
+        inner = state.inner
+        if not domain.is_pool:
+            return self.propose_new(key, state, domain), state
+        free = unseen_rows(state.archive)
+        n = domain.size
+        pointer = jax.lax.while_loop(
+            lambda p: (p < n - 1) & ~free[inner.order[p]], lambda p: p + 1, inner.pointer)
+        arch = domain.arch(inner.order[pointer])
+        return arch, state.replace(inner=inner.replace(pointer=pointer + 1))

@@ -27,7 +27,7 @@ import optax
 from flax import struct
 
 from lanas_jax.strategies import l2nas_parts as parts
-from lanas_jax.strategies.base import Strategy, register
+from lanas_jax.strategies.base import TableStrategy, register
 
 REPEAT_RULES = ("unseen", "requery")
 
@@ -62,7 +62,7 @@ def log_prob(logits: jax.Array, cell: jax.Array) -> jax.Array:
 
 @register("reinforce")
 @dataclasses.dataclass(frozen=True)
-class Reinforce(Strategy):
+class Reinforce(TableStrategy):
     """NAS-Bench-201's REINFORCE over a table of one-hot cells (``num_ops`` ops per edge)."""
 
     num_ops: int = 5

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from lanas_jax.strategies.base import Strategy, draw, random_priority
+from lanas_jax.strategies.base import TableStrategy, draw, random_priority
 
 
 @struct.dataclass
@@ -43,7 +43,7 @@ class SurrogateState:
 
 
 @dataclasses.dataclass(frozen=True)
-class SurrogateSearch(Strategy):
+class SurrogateSearch(TableStrategy):
     """Base of the refit-then-serve strategies; subclasses define the surrogate.
 
     Attributes:

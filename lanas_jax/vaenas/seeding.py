@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from lanas_jax.runner import History, check_budget
+from lanas_jax.scanned import table_evaluator
+from lanas_jax.strategies.core import Strategy
 
 
 def rows_of_tokens(tokens: jax.Array, table: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -26,6 +28,8 @@ def rows_of_tokens(tokens: jax.Array, table: jax.Array) -> tuple[jax.Array, jax.
 def _seeded(strategy, budget, num_init, key, bench, init_rows, params, init_ok=None):
     """See :func:`seeded_search`; ``init_ok [M]`` bool (default all) marks the usable entries
     of ``init_rows`` (e.g. VAE decodes that are table rows), the others are skipped."""
+    if isinstance(strategy, Strategy):
+        return _seeded_archs(strategy, budget, num_init, key, bench, init_rows, params, init_ok)
     init_key, scan_key = jax.random.split(key)
     state = strategy.init(init_key, bench, budget, params)
     slots = jnp.arange(init_rows.shape[0])
@@ -47,6 +51,41 @@ def _seeded(strategy, budget, num_init, key, bench, init_rows, params, init_ok=N
              jnp.zeros((), jnp.int32))
     xs = (jax.random.split(scan_key, budget), jnp.arange(budget))
     (_, _, _, used), indices = jax.lax.scan(step, carry, xs)
+    return History(indices, bench.metric[indices], bench.test_metric[indices]), used
+
+
+def _seeded_archs(strategy, budget, num_init, key, bench, init_rows, params, init_ok):
+    """:func:`_seeded` for architecture-protocol strategies: a given row is told without an
+    ``ask`` (so nothing is left pending), the strategy's own proposal otherwise."""
+    evaluator = table_evaluator(bench)
+    domain = evaluator.domain
+    init_key, scan_key = jax.random.split(key)
+    state = strategy.init(init_key, domain, budget, params)
+    slots = jnp.arange(init_rows.shape[0])
+    ok = jnp.ones(init_rows.shape, bool) if init_ok is None else init_ok
+
+    def step(carry, xs):
+        state, ptr, used = carry
+        step_key, t = xs
+        avail = (slots >= ptr) & ~state.archive.seen[init_rows] & ok
+        j = jnp.argmax(avail)
+        use = (t < num_init) & jnp.any(avail)
+
+        def own(state):
+            archs, state = strategy.ask(step_key, state, domain, params)
+            return archs, state
+
+        def given(state):
+            return jax.tree.map(lambda a: a[None], domain.arch(init_rows[j])), state
+
+        archs, state = jax.lax.cond(use, given, own, state)
+        ev = evaluator.evaluate(archs)
+        state = strategy.tell(state, archs, ev.value, domain, params)
+        return (state, jnp.where(use, j + 1, ptr), used + use), ev.row[0]
+
+    carry = (state, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    xs = (jax.random.split(scan_key, budget), jnp.arange(budget))
+    (_, _, used), indices = jax.lax.scan(step, carry, xs)
     return History(indices, bench.metric[indices], bench.test_metric[indices]), used
 
 

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from lanas_jax.strategies.base import Strategy, draw, random_priority, register
+from lanas_jax.strategies.base import TableStrategy, draw, random_priority, register
 from lanas_jax.vaenas.model import VAESizes
 from lanas_jax.vaenas.sampler import propose_in
 from lanas_jax.vaenas.token_space import TokenSpace, token_space
@@ -70,7 +70,7 @@ class VAENASState:
 
 @register("vaenas")
 @dataclasses.dataclass(frozen=True)
-class VAENAS(Strategy):
+class VAENAS(TableStrategy):
     """Eq. 5's mixture sampler with the VAE retrained every ``n_vae`` queries.
 
     Attributes:
