@@ -89,9 +89,12 @@ class Strategy:
     Attributes:
       batch_size: architectures per ``ask`` (1 for tabular studies; a training farm's width
         otherwise).
+      max_pending: open domains: architectures that may be in flight (asked, not told) at
+        once, at least ``batch_size`` (an asynchronous farm keeps several batches out).
     """
 
     batch_size: int = dataclasses.field(default=1, kw_only=True)
+    max_pending: int = dataclasses.field(default=64, kw_only=True)
     name = "strategy"
 
     # -- what subclasses write ---------------------------------------------------------------
@@ -129,7 +132,8 @@ class Strategy:
     @functools.partial(jax.jit, static_argnums=(0, 3))
     def init(self, key: jax.Array, domain: Domain, budget: int, params: Any) -> SearchState:
         archive_key, own_key = jax.random.split(key)
-        archive = archive_lib.init(domain, budget, max_pending=self.batch_size)
+        archive = archive_lib.init(domain, budget,
+                                   max_pending=max(self.max_pending, self.batch_size))
         priority = random_priority(archive_key, domain.size) if domain.is_pool else None
         return SearchState(archive, priority, self._init(own_key, domain, budget, params))
 
