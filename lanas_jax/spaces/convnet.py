@@ -12,6 +12,11 @@ layer 2's, ... with choices in :data:`CHOICES` order, so the enumeration is fixe
 Features (what LaNAS's linear node models see, Sec. 3.2 "network attributes"): for each of the 5
 layer slots, ``[present, wide, large]`` = (the layer exists, it has 64 channels, it has a 5x5
 kernel), zero for an absent layer: 15 binary features whose sum over ``present`` is the depth.
+
+:class:`ConvNet` is the space under the :class:`~lanas_jax.spaces.base.Space` protocol (an
+architecture is :class:`ConvNetArch`; :func:`layers_of` / :func:`from_layers` convert to and from
+the layer tuples above); :class:`ConvNetNetwork` is the flax network. :class:`ConvNetSpace` is a
+benchmark table's static metadata.
 """
 
 from __future__ import annotations
@@ -20,7 +25,13 @@ import dataclasses
 import functools
 import itertools
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import numpy as np
+from flax import struct
+
+from lanas_jax.spaces.base import Space, SpaceSize, dense_key
 
 MAX_DEPTH = 5
 DEPTHS: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -195,3 +206,189 @@ class ConvNetSpace:
 
     def describe(self, index: int) -> str:
         return format_arch(self.arch(index))
+
+
+# -- the Space ----------------------------------------------------------------------------------
+
+NUM_CHOICES = len(CHOICES)
+# Choice id = 2 * wide + large (CHOICES is channels-major), so a channel flip is ``id ^ 2`` and a
+# kernel flip is ``id ^ 1``.
+_FLIP_CHANNELS, _FLIP_KERNEL = 2, 1
+# Rows before the first network of depth d: 4 + 16 + ... + 4**(d-1) = (4**d - 4) / 3.
+_DEPTH_OFFSET = np.array([(NUM_CHOICES**d - NUM_CHOICES) // 3 for d in range(MAX_DEPTH + 1)])
+
+
+@struct.dataclass
+class ConvNetArch:
+    """One plain ConvNet.
+
+    Attributes:
+      depth: ``int32[]`` the number of layers, in ``[1, 5]``.
+      choice: ``int32[5]`` layer ``j``'s choice id (an index into :data:`CHOICES`) for
+        ``j < depth``. Canonical form: slots ``>= depth`` are 0 (every method ignores them, so a
+        non-canonical spelling has the canonical one's key).
+    """
+
+    depth: jax.Array
+    choice: jax.Array
+
+
+def layers_of(arch: ConvNetArch) -> Arch:
+    """One (host or device) architecture as its ``((channels, kernel), ...)`` tuple."""
+    depth = int(np.asarray(arch.depth))
+    choice = np.asarray(arch.choice)
+    if choice.shape != (MAX_DEPTH,) or not 1 <= depth <= MAX_DEPTH:
+        raise ValueError(f"a ConvNet has depth in [1, {MAX_DEPTH}] and choice int32[{MAX_DEPTH}], "
+                         f"got depth {depth}, choice shape {choice.shape}")
+    if not ((choice[:depth] >= 0) & (choice[:depth] < NUM_CHOICES)).all():
+        raise ValueError(f"ConvNet choice ids must be in [0, {NUM_CHOICES}), got {choice[:depth]}")
+    return tuple(CHOICES[c] for c in choice[:depth].tolist())
+
+
+def from_layers(layers) -> ConvNetArch:
+    """A ``((channels, kernel), ...)`` tuple as a canonical :class:`ConvNetArch`."""
+    layers = validate_arch(layers)
+    choice = [CHOICES.index(layer) for layer in layers] + [0] * (MAX_DEPTH - len(layers))
+    return ConvNetArch(jnp.asarray(len(layers), jnp.int32), jnp.asarray(choice, jnp.int32))
+
+
+def _canonical(depth: jax.Array, choice: jax.Array) -> ConvNetArch:
+    depth = jnp.asarray(depth, jnp.int32)
+    live = jnp.arange(MAX_DEPTH) < depth
+    return ConvNetArch(depth, jnp.where(live, jnp.asarray(choice, jnp.int32), 0))
+
+
+def _parts(arch: ConvNetArch) -> tuple[jax.Array, jax.Array]:
+    """``(depth, choice)`` of one architecture in canonical form; wrong shapes raise."""
+    if jnp.shape(arch.depth) != () or jnp.shape(arch.choice) != (MAX_DEPTH,):
+        raise ValueError(f"a ConvNetArch is depth int32[] and choice int32[{MAX_DEPTH}], got "
+                         f"shapes {jnp.shape(arch.depth)} and {jnp.shape(arch.choice)}")
+    canonical = _canonical(arch.depth, arch.choice)
+    return canonical.depth, canonical.choice
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvNet(Space):
+    """The LaNAS Sec. 2 ConvNet chain as a dense :class:`~lanas_jax.spaces.base.Space`.
+
+    * ``index`` is the row in :func:`enumerate_space` (depth-major, then layer 1's choice most
+      significant), in closed form; ``key`` is that index, exactly.
+    * ``sample`` is uniform over the 1,364 networks (so deep nets dominate: 1,024 have depth 5).
+    * ``mutate`` draws uniformly one of the valid one-edit mutations of :func:`mutations` (flip a
+      present layer's channels or kernel, drop the last layer, append a layer with any choice).
+    * ``features`` = ``relax`` = the 15-wide ``[present, wide, large]`` slot encoding of
+      :func:`features`. ``discretise`` maps every point of ``[0, 1]^15`` to a net: the depth is
+      the number of ``present`` coordinates ``>= 0.5`` (at least 1; monotone in each
+      coordinate), and layer ``j < depth`` is wide / large where its coordinate is ``>= 0.5``.
+      A relaxed point of a net has exactly its depth's ``present`` ones, so it maps back to it.
+    * ``tokens`` are ``[depth - 1, choice_1, ..., choice_5]`` (vocab ``(5, 4, 4, 4, 4, 4)``);
+      ``from_tokens`` keeps the first ``depth`` choices and zeroes the rest, so every token
+      sequence is a net and tokens beyond the depth are ignored.
+    """
+
+    name = "convnet"
+    feature_dim = FEATURE_DIM
+    relax_dim = FEATURE_DIM
+    vocab_sizes = (MAX_DEPTH,) + (NUM_CHOICES,) * MAX_DEPTH
+    dense = True
+
+    def sample(self, key: jax.Array) -> ConvNetArch:
+        return self.from_index(jax.random.randint(key, (), 0, SIZE, dtype=jnp.int32))
+
+    def mutate(self, key: jax.Array, arch: ConvNetArch) -> ConvNetArch:
+        depth, choice = _parts(arch)
+        slots = jnp.arange(MAX_DEPTH)
+        # All NUM_NEIGHBORS candidates in mutations() column order, then one valid one drawn.
+        flips = jnp.concatenate([
+            choice ^ jnp.where(slots[:, None] == slots, _FLIP_CHANNELS, 0),
+            choice ^ jnp.where(slots[:, None] == slots, _FLIP_KERNEL, 0),
+        ])
+        dropped = choice.at[depth - 1].set(0)[None]
+        appended = jnp.where(slots == depth, jnp.arange(NUM_CHOICES)[:, None], choice)
+        choices = jnp.concatenate([flips, dropped, appended])
+        depths = jnp.concatenate([jnp.full(2 * MAX_DEPTH, depth), jnp.array([depth - 1]),
+                                  jnp.full(NUM_CHOICES, depth + 1)])
+        valid = jnp.concatenate([jnp.tile(slots < depth, 2), jnp.array([depth > 1]),
+                                 jnp.full(NUM_CHOICES, depth < MAX_DEPTH)])
+        pick = jax.random.categorical(key, jnp.where(valid, 0.0, -jnp.inf))
+        return _canonical(depths[pick], choices[pick])
+
+    def features(self, arch: ConvNetArch) -> jax.Array:
+        depth, choice = _parts(arch)
+        present = jnp.arange(MAX_DEPTH) < depth
+        wide = present & (choice // 2 == 1)
+        large = present & (choice % 2 == 1)
+        return jnp.stack([present, wide, large], -1).astype(jnp.float32).reshape(FEATURE_DIM)
+
+    def relax(self, arch: ConvNetArch) -> jax.Array:
+        return self.features(arch)
+
+    def discretise(self, x: jax.Array) -> ConvNetArch:
+        x = jnp.asarray(x)
+        if x.shape != (FEATURE_DIM,):
+            raise ValueError(f"a ConvNet point is f32[{FEATURE_DIM}], got shape {x.shape}")
+        on = x.reshape(MAX_DEPTH, FEATURES_PER_LAYER) >= 0.5
+        depth = jnp.maximum(jnp.sum(on[:, 0]), 1)
+        return _canonical(depth, 2 * on[:, 1] + on[:, 2])
+
+    def tokens(self, arch: ConvNetArch) -> jax.Array:
+        depth, choice = _parts(arch)
+        return jnp.concatenate([(depth - 1)[None], choice])
+
+    def from_tokens(self, tokens: jax.Array) -> ConvNetArch:
+        tokens = jnp.asarray(tokens, jnp.int32)
+        if tokens.shape != (self.num_tokens,):
+            raise ValueError(f"ConvNet tokens are int32[{self.num_tokens}], got {tokens.shape}")
+        return _canonical(tokens[0] + 1, tokens[1:])
+
+    def key(self, arch: ConvNetArch) -> jax.Array:
+        return dense_key(self.index(arch))
+
+    def index(self, arch: ConvNetArch) -> jax.Array:
+        depth, choice = _parts(arch)
+        # Layer j is digit depth-1-j of a base-4 number; slots past the depth weigh 0.
+        power = jnp.maximum(depth - 1 - jnp.arange(MAX_DEPTH), 0)
+        place = jnp.where(jnp.arange(MAX_DEPTH) < depth, NUM_CHOICES**power, 0)
+        return jnp.asarray(_DEPTH_OFFSET, jnp.int32)[depth] + jnp.sum(choice * place)
+
+    def from_index(self, index: jax.Array) -> ConvNetArch:
+        index = jnp.asarray(index, jnp.int32)
+        depth = jnp.sum(index >= jnp.asarray(_DEPTH_OFFSET[2:], jnp.int32)) + 1
+        rest = index - jnp.asarray(_DEPTH_OFFSET, jnp.int32)[depth]
+        power = jnp.maximum(depth - 1 - jnp.arange(MAX_DEPTH), 0)
+        return _canonical(depth, (rest // NUM_CHOICES**power) % NUM_CHOICES)
+
+    def describe(self, arch: ConvNetArch) -> str:
+        return format_arch(layers_of(arch))
+
+    def parse(self, text: str) -> ConvNetArch:
+        return from_layers(parse_arch(text))
+
+    def size(self) -> SpaceSize:
+        return SpaceSize(SIZE, exact=True, note=f"depth 1-{MAX_DEPTH}, {NUM_CHOICES} choices "
+                         "per layer")
+
+    def network(self, arch: ConvNetArch, num_classes: int) -> ConvNetNetwork:
+        """The network :mod:`lanas_jax.training.convnet` trains (see :class:`ConvNetNetwork`)."""
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        return ConvNetNetwork(layers_of(arch), num_classes)
+
+
+class ConvNetNetwork(nn.Module):
+    """``L`` Conv-ReLU layers (SAME padding, stride 1, with bias), global average pooling and a
+    dense head: the network of :mod:`lanas_jax.training.convnet`, with its initialisation (He
+    normal convolutions, ``N(0, 1 / C_last)`` head, zero biases). Input ``[B, H, W, C]`` NHWC."""
+
+    layers: Arch
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for channels, kernel in self.layers:
+            conv = nn.Conv(channels, (kernel, kernel), padding="SAME",
+                           kernel_init=nn.initializers.variance_scaling(
+                               2.0, "fan_in", "normal"))
+            x = nn.relu(conv(x))
+        head_init = nn.initializers.variance_scaling(1.0, "fan_in", "normal")
+        return nn.Dense(self.num_classes, kernel_init=head_init)(jnp.mean(x, axis=(1, 2)))
