@@ -84,7 +84,17 @@ def from_benchmark(bench) -> TableEvaluator:
 
 
 def _space_and_archs(bench):
+    """The architecture space a table's metadata names, and its rows as architectures."""
     from lanas_jax.domain import RowArch
+    from lanas_jax.spaces import convnet, nb201
 
+    meta = bench.space
+    if isinstance(meta, nb201.Nb201Space):
+        return nb201.NB201(), nb201.Nb201Arch(jnp.asarray(meta.ops, jnp.int32))
+    if isinstance(meta, convnet.ConvNetSpace):
+        codes = np.asarray(meta.codes, np.int32)
+        depth = (codes >= 0).sum(1).astype(np.int32)
+        return convnet.ConvNet(), convnet.ConvNetArch(
+            depth=jnp.asarray(depth), choice=jnp.asarray(np.maximum(codes, 0)))
     n = bench.size
     return RowSpace(num_rows=n, table=bench.name), RowArch(jnp.arange(n, dtype=jnp.int32))
