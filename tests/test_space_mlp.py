@@ -127,6 +127,7 @@ def test_describe_parse_round_trip_and_the_papers_notation(batch):
     ("dropout, (8, relu)", "first layer must be dense"),
     ("(8, relu), pooling", "unknown layer 'pooling'"),
     ("(8, relu) (16, relu)", "expected ','"),
+    ("(8, relu),", "trailing ','"),
     ("(8, relu), (16 relu)", "cannot read"),
     (", ".join(["(8, relu)"] * 10), "exceed max_layers=9"),
 ])

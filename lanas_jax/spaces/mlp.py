@@ -259,6 +259,8 @@ class MLPStack(Space):
                 if text[at] != ",":
                     raise ValueError(f"expected ',' between layers at {text[at:]!r}")
                 at += 1
+                if not text[at:].strip():
+                    raise ValueError(f"trailing ',' in {text!r}")
         if entries and entries[-1].group(2) == "softmax":
             entries = entries[:-1]
         layers = [self._parse_entry(m) for m in entries]
@@ -294,6 +296,8 @@ class MLPStack(Space):
     def network(self, arch: MLPArch, num_classes: int, dropout_rate: float = DROPOUT_RATE) -> MLP:
         """The flax :class:`MLP` of one architecture; call it with ``train=True`` (and a
         ``dropout`` rng) to drop units."""
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         arch = self.to_host(arch)
         layers = tuple(int(i) for i in arch.layers[: int(arch.length)])
         return MLP(layers, num_classes, dropout_rate)

@@ -372,13 +372,18 @@ class NASNet(Space):
             f"branch pairs unordered; the paper states {PAPER_SIZE:.3g}, ordered branches give "
             f"{space_size(self.num_blocks, ordered=True):.3g}"))
 
-    def network(self, arch: NASNetArch, num_classes: int, **options) -> NASNetNetwork:
-        """:class:`NASNetNetwork` of one cell; options: ``channels`` (32), ``cells_per_stage``
-        (6), ``stages`` (3), ``stem_multiplier`` (3), ``sep_repeats`` (2)."""
+    def network(self, arch: NASNetArch, num_classes: int, channels: int = 32,
+                cells_per_stage: int = 6, stages: int = 3, stem_multiplier: int = 3,
+                sep_repeats: int = 2) -> NASNetNetwork:
+        """:class:`NASNetNetwork` of one cell (the defaults are the paper's: 32 filters, the
+        cell stacked 6 times a stage); smaller options give a network a test can build."""
+        if num_classes < 1 or channels < 2:
+            raise ValueError(f"need num_classes >= 1 and channels >= 2 (a factorized reduction "
+                             f"splits them in two), got {num_classes} and {channels}")
+        if stages < 1 or cells_per_stage < 0 or stem_multiplier < 1 or sep_repeats < 1:
+            raise ValueError("a NASNet network needs stages, stem_multiplier and sep_repeats "
+                             ">= 1 and cells_per_stage >= 0")
         cell = tuple(tuple((int(i), int(o)) for i, o in block)
                      for block in self.to_host(arch).cells)
-        if options.get("channels", 32) < 2:
-            raise ValueError("channels must be >= 2 (a factorized reduction splits them in two)")
-        if options.get("stages", 3) < 1 or options.get("cells_per_stage", 6) < 0:
-            raise ValueError("a NASNet network needs stages >= 1 and cells_per_stage >= 0")
-        return NASNetNetwork(cell, num_classes, **options)
+        return NASNetNetwork(cell, num_classes, channels, cells_per_stage, stages,
+                             stem_multiplier, sep_repeats)
