@@ -12,7 +12,9 @@ An architecture is :class:`Nb101Arch`, one cell in the **standard padded form** 
 order at slots ``0, 1, ...``, the output at 6): what ``sample``, ``mutate``, ``discretise`` and
 ``from_tokens`` return, and what every other method first reduces its argument to. The vertex
 order of a cell is not canonicalised (that would need a graph canonisation); isomorphic cells
-in different orders are told apart as the same network by :meth:`NB101.key`.
+in different orders are recognised as the same network by :meth:`NB101.key`, which (with
+``canonical``) also accepts an interior order that is not upper-triangular; the host methods
+(``cell``, ``describe``, ``network``) expect the documented upper-triangular form.
 
 The space is not dense (no cheap numbering of the 423,624 classes), so an archive keeps keys.
 """
@@ -111,7 +113,7 @@ class NB101(Space):
     Attributes:
       encoding: the feature encoding, one of ``lanas49`` (default), ``vaenas26``, ``onehot56``
         (:func:`lanas_jax.spaces.nb101.encode`, the encodings of the benchmark tables).
-      max_tries: draws per :meth:`sample` before falling back to repairing the last draw.
+      max_tries: draws per :meth:`sample` before it falls back to input -> op -> output.
     """
 
     encoding: str = "lanas49"
