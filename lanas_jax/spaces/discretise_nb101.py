@@ -29,6 +29,7 @@ import numpy as np
 from flax import struct
 
 from lanas_jax.spaces.nb101.cell import INPUT_LABEL, MAX_EDGES, MISSING, NUM_VERTICES, OUTPUT_LABEL
+from lanas_jax.spaces.nb101.jnp_cell import prune as _prune
 
 FEATURE_DIM = 26
 _IU = np.triu_indices(NUM_VERTICES, 1)
@@ -42,25 +43,6 @@ class Nb101Cell:
     labels: jax.Array  # [..., 7] int32: INPUT_LABEL, op index, OUTPUT_LABEL or MISSING
     valid: jax.Array  # [...] bool
     repaired: jax.Array  # [...] bool, more than 9 edges were cut down to 9
-
-
-def _on_path(adj: jax.Array) -> jax.Array:
-    """``[7]`` bool: reachable from vertex 0 and reaching vertex 6 (7 boolean steps each)."""
-    a = adj.astype(jnp.int32)
-    fwd = jnp.zeros((NUM_VERTICES,), jnp.int32).at[0].set(1)
-    bwd = jnp.zeros((NUM_VERTICES,), jnp.int32).at[-1].set(1)
-    for _ in range(NUM_VERTICES - 1):
-        fwd = jnp.maximum(fwd, jnp.minimum(fwd @ a, 1))
-        bwd = jnp.maximum(bwd, jnp.minimum(a @ bwd, 1))
-    return (fwd > 0) & (bwd > 0)
-
-
-def _prune(adj: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-    keep = _on_path(adj)
-    adj = adj * (keep[:, None] & keep[None, :])
-    interior = jnp.arange(NUM_VERTICES)
-    gone = ~keep & (interior > 0) & (interior < NUM_VERTICES - 1)
-    return adj, jnp.where(gone, MISSING, labels), keep[0] & keep[-1]
 
 
 def _discretise_one(x: jax.Array) -> Nb101Cell:

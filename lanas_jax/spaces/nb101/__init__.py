@@ -20,6 +20,12 @@ Two representations are used:
   :data:`OUTPUT_LABEL`, an index into :data:`OPS`, or :data:`MISSING`).
 
 The feature encodings (:data:`ENCODINGS`, :func:`encode`) are documented on :func:`encode`.
+
+The space under the :class:`~lanas_jax.spaces.base.Space` protocol is
+:class:`lanas_jax.spaces.nb101.space.NB101` (``get_space("nb101")``; not imported here, so that
+this package stays free of flax and of :mod:`lanas_jax.vaenas`, which imports it); its ``jnp``
+helpers for one cell are in :mod:`lanas_jax.spaces.nb101.jnp_cell` and its network in
+:mod:`lanas_jax.spaces.nb101.network`.
 """
 
 from lanas_jax.spaces.nb101.cell import (

@@ -27,11 +27,11 @@ _VAENAS_CODE = {INPUT_LABEL: 0.0, OUTPUT_LABEL: 0.0, MISSING: 0.0, 1: 1 / 3, 0: 
 _ALPHAX_CODE = {INPUT_LABEL: 2.0, 1: 3.0, 2: 4.0, 0: 5.0, OUTPUT_LABEL: 6.0, MISSING: 9.0}
 
 
-def _codes(labels: np.ndarray, table: dict[int, float]) -> np.ndarray:
+def _codes(labels, table: dict[int, float], xp=np):
     lut = np.zeros(16, np.float32)
     for label, code in table.items():
         lut[label + 8] = code
-    return lut[np.asarray(labels, np.int64) + 8]
+    return xp.asarray(lut)[xp.asarray(labels).astype(xp.int32) + 8]
 
 
 def encode(out_bits: np.ndarray, labels: np.ndarray, encoding: str = "lanas49") -> np.ndarray:
@@ -54,18 +54,28 @@ def encode(out_bits: np.ndarray, labels: np.ndarray, encoding: str = "lanas49") 
     Raises:
       ValueError: for an unknown encoding name.
     """
+    return encode_matrices(matrices(out_bits), labels, encoding)
+
+
+def encode_matrices(adjacency, labels, encoding: str = "lanas49", xp=np):
+    """:func:`encode` of ``[N, 7, 7]`` 0/1 padded adjacency matrices, in NumPy or, with
+    ``xp=jax.numpy``, traceable (the space's ``features``).
+
+    Raises:
+      ValueError: for an unknown encoding name.
+    """
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown NB101 encoding {encoding!r}; choose from {sorted(ENCODINGS)}")
-    adj = matrices(out_bits).astype(np.float32)
+    adj = xp.asarray(adjacency).astype(xp.float32)
     n = adj.shape[0]
     if encoding == "lanas49":
-        feats = [adj[:, : NUM_VERTICES - 1, :].reshape(n, -1), _codes(labels, _LANAS_CODE)]
+        feats = [adj[:, : NUM_VERTICES - 1, :].reshape(n, -1), _codes(labels, _LANAS_CODE, xp)]
     elif encoding == "vaenas26":
         iu = np.triu_indices(NUM_VERTICES, 1)
-        feats = [adj[:, iu[0], iu[1]], _codes(labels, _VAENAS_CODE)[:, 1:-1]]
+        feats = [adj[:, iu[0], iu[1]], _codes(labels, _VAENAS_CODE, xp)[:, 1:-1]]
     else:
-        feats = [adj.reshape(n, -1), _codes(labels, _ALPHAX_CODE)]
-    return np.concatenate(feats, axis=1).astype(np.float32)
+        feats = [adj.reshape(n, -1), _codes(labels, _ALPHAX_CODE, xp)]
+    return xp.concatenate(feats, axis=1).astype(xp.float32)
 
 
 # -------------------------------------------------------------------------------- space
