@@ -29,7 +29,8 @@ from absl import app, flags
 from experiments import algos
 from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
-from lanas_jax.partition.continuous import COUNTERS, LEAF_SAMPLERS
+from lanas_jax.partition.lanas import LEAF_SAMPLERS
+from lanas_jax.partition.samplers import COUNTERS
 from lanas_jax.runner import seed_keys, sweep_with_state
 
 _BENCHMARK = flags.DEFINE_string("benchmark", "nb201_cifar10", "A NAS-Bench-201 benchmark.")

@@ -6,7 +6,7 @@ import pytest
 
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.benchmarks.base import from_arrays
-from lanas_jax.partition.continuous import COUNTERS
+from lanas_jax.partition.samplers import COUNTERS
 from lanas_jax.partition.lanas import LaNAS
 from lanas_jax.partition.polytope import contains, leaf_polytope
 from lanas_jax.partition.tree import route

@@ -23,26 +23,21 @@ does not say which it used.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import struct
 
 from lanas_jax.benchmarks.base import Benchmark, take_rows
-from lanas_jax.partition.lanas import LaNAS, LaNASState
-from lanas_jax.partition.tree import Tree, fit_tree, num_nodes, route
-from lanas_jax.strategies.base import draw, random_priority
+from lanas_jax.partition.lanas import LaNAS
+from lanas_jax.partition.partitions import FrozenParams, FrozenTree, WarmParams, WarmTree
+from lanas_jax.partition.samplers import UniformRow
+from lanas_jax.partition.tree import Tree, fit_tree
+from lanas_jax.strategies.core import Segment
 
-
-@struct.dataclass
-class FrozenParams:
-    """The frozen partition and the numbers a user may vmap over."""
-
-    tree: Tree
-    cp: float = 0.1  # UCB exploration constant (LaNAS's)
+__all__ = ["FrozenLaNAS", "FrozenParams", "WarmLaNAS", "WarmParams", "fit_partition",
+           "rest_table", "split_table", "warm_params"]
 
 
 def split_table(bench: Benchmark, fraction: float, key) -> tuple[np.ndarray, np.ndarray]:
@@ -78,75 +73,35 @@ def rest_table(bench: Benchmark, rest_rows) -> Benchmark:
     return take_rows(bench, rest_rows, name=f"{bench.name}-rest{len(rest_rows)}")
 
 
-@dataclasses.dataclass(frozen=True)
 class FrozenLaNAS(LaNAS):
     """LaNAS's search phase on a partition learned elsewhere (Fig. 7a); never refits.
 
-    Uses the parent's ``tree_height`` (must match the tree's), ``empty_leaf`` rule and UCB;
-    ``num_selects`` / ``num_init`` are unused. Params: :class:`FrozenParams`.
-
-    Attributes:
-      warm_stats: start the UCB statistics from the tree's own counts and metric sums (the
-        learned part's samples) instead of from zero.
+    ``LaNAS(partition=FrozenTree(tree_height, warm_stats), sampler=UniformRow(), num_init=0)``
+    with no rounds: every query walks down the frozen tree by UCB and draws an unevaluated entry
+    of the chosen leaf. ``warm_stats`` starts the UCB statistics from the tree's own counts and
+    metric sums (the learned part's samples) instead of from zero. Params:
+    :class:`FrozenParams`.
     """
 
-    warm_stats: bool = False
-
-    def default_params(self):
-        raise ValueError(
-            "FrozenLaNAS has no default params: pass FrozenParams(tree=fit_partition(...))"
-        )
-
-    def validate(self, bench, budget: int) -> None:
-        if self.leaf_sampler != "tabular":
+    def __init__(self, *, tree_height: int = 5, warm_stats: bool = False,
+                 empty_leaf: str = "first_nonempty", leaf_sampler: str = "tabular",
+                 node_model: str = "linear", **kw):
+        if leaf_sampler != "tabular":
             raise ValueError("FrozenLaNAS draws table entries: leaf_sampler must be 'tabular'")
-        if self.node_model != "linear":
+        if node_model != "linear":
             raise ValueError("FrozenLaNAS routes by a linear tree (fit_partition): "
                              "node_model must be 'linear'")
-        super().validate(bench, budget)
+        super().__init__(FrozenTree(tree_height, warm_stats), UniformRow(), num_init=0,
+                         empty_leaf=empty_leaf, **kw)
 
-    def _check_tree(self, tree: Tree, bench) -> None:
-        want = (num_nodes(self.tree_height) - 1) // 2, bench.dim
-        if tree.weights.shape != want:
-            raise ValueError(
-                f"the frozen tree has weights {tree.weights.shape}; tree_height "
-                f"{self.tree_height} on {bench.dim}-d features needs {want}"
-            )
+    @property
+    def warm_stats(self) -> bool:
+        return self.partition.warm_stats
 
-    @functools.partial(jax.jit, static_argnums=(0, 3))
-    def init(self, key, bench, budget, params: FrozenParams):
-        self._check_tree(params.tree, bench)
-        n, m = bench.size, num_nodes(self.tree_height)
-        leaf_of = route(bench.features, params.tree, self.tree_height)
-        in_leaf = leaf_of[:, None] == jnp.arange(self.num_leaves)
-        zeros = jnp.zeros((m,), jnp.float32)
-        return LaNASState(
-            seen=jnp.zeros((n,), bool),
-            evaluated=jnp.zeros((budget,), jnp.int32),
-            values=jnp.zeros((budget,), bench.metric.dtype),
-            count=jnp.zeros((), jnp.int32),
-            leaf_of=leaf_of,
-            leaf_unseen=jnp.sum(in_leaf, 0, dtype=jnp.int32),
-            priority=random_priority(key, n),
-            node_count=params.tree.count.astype(jnp.float32) if self.warm_stats else zeros,
-            node_sum=params.tree.value_sum.astype(jnp.float32) if self.warm_stats else zeros,
-            fitted=jnp.ones((), bool),
-        )
+    has_rounds = False
 
-    @functools.partial(jax.jit, static_argnums=0)
-    def ask(self, key, state, bench, params: FrozenParams):
-        leaf = self._select(key, state, params)
-        return draw(state.priority, ~state.seen & (state.leaf_of == leaf)), state
-
-
-@struct.dataclass
-class WarmParams:
-    """The learned part's samples (prior data of every refit) and LaNAS's numbers."""
-
-    prior_features: jax.Array  # [P, D]
-    prior_values: jax.Array  # [P]
-    cp: float = 0.1
-    ridge: float = 1e-3
+    def schedule(self, budget: int) -> tuple[Segment, ...]:
+        return (Segment(budget // self.batch_size, 1, False),)
 
 
 def warm_params(bench: Benchmark, rows, cp: float = 0.1, ridge: float = 1e-3) -> WarmParams:
@@ -155,34 +110,13 @@ def warm_params(bench: Benchmark, rows, cp: float = 0.1, ridge: float = 1e-3) ->
     return WarmParams(bench.features[rows], bench.metric[rows], cp, ridge)
 
 
-@dataclasses.dataclass(frozen=True)
 class WarmLaNAS(LaNAS):
-    """LaNAS whose every refit also fits the learned part's samples (``WarmParams``), so the
-    search starts from the transferred partition and keeps refining it. Linear nodes and the
-    tabular sampler only; set ``num_init=0`` to refit from the first query."""
+    """LaNAS whose every refit also fits the learned part's samples (:class:`WarmParams`), so
+    the search starts from the transferred partition and keeps refining it. Linear nodes and the
+    tabular sampler only; ``num_init=0`` refits from the first query."""
 
-    def default_params(self):
-        raise ValueError("WarmLaNAS has no default params: pass warm_params(bench, rows)")
-
-    def validate(self, bench, budget: int) -> None:
-        if self.leaf_sampler != "tabular" or self.node_model != "linear":
+    def __init__(self, *, tree_height: int = 5, leaf_sampler: str = "tabular",
+                 node_model: str = "linear", **kw):
+        if leaf_sampler != "tabular" or node_model != "linear":
             raise ValueError("WarmLaNAS needs leaf_sampler='tabular' and node_model='linear'")
-        super().validate(bench, budget)
-
-    def _refit(self, key, state: LaNASState, bench, params: WarmParams) -> LaNASState:
-        prior = params.prior_values.shape[0]
-        mask = jnp.concatenate([jnp.ones((prior,), bool),
-                                jnp.arange(state.evaluated.shape[0]) < state.count])
-        feats = jnp.concatenate([params.prior_features, bench.features[state.evaluated]])
-        values = jnp.concatenate([params.prior_values, state.values])
-        tree = fit_tree(feats, values, mask, self.tree_height, params.ridge)
-        leaf_of = route(bench.features, tree, self.tree_height)
-        in_leaf = leaf_of[:, None] == jnp.arange(self.num_leaves)
-        return state.replace(
-            leaf_of=leaf_of,
-            leaf_unseen=jnp.sum(in_leaf & ~state.seen[:, None], 0, dtype=jnp.int32),
-            priority=random_priority(key, bench.size),
-            node_count=tree.count,
-            node_sum=tree.value_sum,
-            fitted=jnp.ones((), bool),
-        )
+        super().__init__(WarmTree(tree_height), UniformRow(), **kw)
