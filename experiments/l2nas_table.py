@@ -28,10 +28,10 @@ from experiments import algos, common_flags
 from experiments.nb201_report import (
     DATASET_TITLES,
     DATASETS,
-    incumbents,
     parse_budgets,
     parse_datasets,
 )
+from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.config import config_dict
 from lanas_jax.runner import seed_keys, timed_sweep
@@ -94,7 +94,7 @@ def run_one(name: str, dataset: str, budgets: list[int]) -> dict:
         "num_seeds": _SEEDS.value,
         "config": config_dict(strategy),
         "params": config_dict(params),
-        "at": incumbents(metric, test, budgets),
+        "at": analysis.incumbents_at(metric, test, budgets),
         "unique_cells_mean": float(np.mean(unique)),
         "compile_seconds": compile_s,
         "run_seconds": run_s,

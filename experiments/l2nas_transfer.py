@@ -35,10 +35,10 @@ from experiments import algos, common_flags
 from experiments.nb201_report import (
     DATASET_TITLES,
     DATASETS,
-    incumbents,
     parse_budgets,
     parse_datasets,
 )
+from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.config import config_dict
 from lanas_jax.runner import seed_keys
@@ -104,7 +104,7 @@ def main(argv):
         "seed": _SEED.value,
         "config": config_dict(strategy),
         "params": config_dict(params),
-        "source_result": incumbents(
+        "source_result": analysis.incumbents_at(
             np.asarray(source.metric)[src_idx],
             np.asarray(source.test_metric)[src_idx],
             [b for b in [_PRETRAIN.value] if b >= 1],
@@ -122,7 +122,7 @@ def main(argv):
             t1 = time.perf_counter()
             idx, _ = sweep(strat, max(budgets), target_keys, bench, params, agent)
             idx = np.asarray(idx)
-            runs[label] = incumbents(
+            runs[label] = analysis.incumbents_at(
                 np.asarray(bench.metric)[idx], np.asarray(bench.test_metric)[idx], budgets
             )
             print(f"{t} {label}: {time.perf_counter() - t1:.1f} s {runs[label]}", flush=True)

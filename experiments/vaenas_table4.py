@@ -43,7 +43,6 @@ import functools
 import json
 import os
 import time
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -55,7 +54,7 @@ from experiments import (
     common_flags,
 )
 from experiments.algos import vaenas as vaenas_flags
-from lanas_jax import runner
+from lanas_jax import analysis, runner
 from lanas_jax.benchmarks import NB101_PREFIX, load_benchmark
 from lanas_jax.benchmarks.nb201 import DATASETS
 from lanas_jax.config import config_dict
@@ -256,20 +255,6 @@ def _fig2(path: str, random_acc, vae_acc: dict, title: str) -> None:
     plt.close(fig)
 
 
-def _mean(per_seed) -> np.ndarray:
-    """Mean over seeds, ignoring NaN (NB101 K columns without a found sample); NaN if all."""
-    a = np.asarray(per_seed, np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(a, axis=0)
-
-
-def _json_list(a) -> list:
-    """A nested list with NaN as None (strict JSON)."""
-    a = np.asarray(a, np.float64)
-    return np.where(np.isnan(a), None, a).tolist()
-
-
 def _json_float(a: np.ndarray) -> float | None:
     return float(a.mean()) if a.size else None
 
@@ -314,9 +299,13 @@ def main(argv):
     out = jax.block_until_ready(compiled(keys, bench))
     t2 = time.perf_counter()
     names = [f"VAE, noise {n:g}%" if n else "VAE, noise 0" for n in noises_pts]
-    rows = {"Random": np.append(_mean(out["random_max"]), _mean(out["evo_uniform"]))}
+
+    def seed_mean(per_seed):  # NB101 K columns without a found sample are NaN
+        return analysis.nanmean(per_seed, 0)
+
+    rows = {"Random": np.append(seed_mean(out["random_max"]), seed_mean(out["evo_uniform"]))}
     for i, name in enumerate(names):
-        rows[name] = np.append(_mean(out["vae_max"][i]), _mean(out["evo_vae"][i]))
+        rows[name] = np.append(seed_mean(out["vae_max"][i]), seed_mean(out["evo_vae"][i]))
     hist_key = jax.random.fold_in(jax.random.key(_SEED.value), 2)
     seed0 = [jax.tree.map(lambda a: a[0], p) for p in out["params"]]
     vae_acc = {}
@@ -355,12 +344,12 @@ def main(argv):
         "pool": _POOL.value, "top": _TOP.value, "noise_points": list(noises_pts), "ks": list(ks),
         "evo_budget": _EVO_BUDGET.value, "evo_population": _EVO_POP.value,
         "evo_tournament": _EVO_TOUR.value, "vae": config_dict(config),
-        "mean_test_accuracy": {k: _json_list(np.round(v, 6)) for k, v in rows.items()},
+        "mean_test_accuracy": {k: analysis.nan_to_none(np.round(v, 6)) for k, v in rows.items()},
         "per_seed": {
-            "random_max": _json_list(out["random_max"]),
+            "random_max": analysis.nan_to_none(out["random_max"]),
             "evo_uniform": np.asarray(out["evo_uniform"]).tolist(),
             "evo_uniform_max_test": np.asarray(out["evo_uniform_max"]).tolist(),
-            **{f"{name}/max": _json_list(out["vae_max"][i])
+            **{f"{name}/max": analysis.nan_to_none(out["vae_max"][i])
                for i, name in enumerate(names)},
             **{f"{name}/evolution": np.asarray(out["evo_vae"][i]).tolist()
                for i, name in enumerate(names)},

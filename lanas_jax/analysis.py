@@ -168,3 +168,24 @@ def nan_to_none(x) -> float | None | list:
     if np.ndim(x):
         return [nan_to_none(v) for v in x]
     return None if np.isnan(x) else float(x)
+
+
+def incumbents_at(metric: np.ndarray, test_metric: np.ndarray, budgets: Sequence[int]) -> dict:
+    """Validation / test accuracy (percent; mean and std over seeds) of the architecture a
+    search returns after each of ``budgets`` queries: seed 003's table protocol (the best
+    validation metric so far and the test metric of that incumbent). ``metric`` and
+    ``test_metric`` are ``[seeds, budget]``; keys are the budgets as strings (JSON)."""
+    best = best_so_far(metric)
+    inc_test = incumbent_test(metric, test_metric)
+    out = {}
+    for q in budgets:
+        if not 1 <= q <= best.shape[-1]:
+            raise ValueError(f"budget {q} is outside [1, {best.shape[-1]}] queries")
+        v, t = 100.0 * best[:, q - 1], 100.0 * inc_test[:, q - 1]
+        out[str(q)] = {
+            "valid_mean": float(v.mean()),
+            "valid_std": float(v.std()),
+            "test_mean": float(t.mean()),
+            "test_std": float(t.std()),
+        }
+    return out
