@@ -11,7 +11,6 @@ study and ``--algo=vaenas`` sweeps). Compile time is measured separately.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -21,6 +20,7 @@ import jax
 from absl import app
 
 from experiments import common_flags
+from lanas_jax.config import config_dict
 from lanas_jax.vaenas.model import VAESizes
 from lanas_jax.vaenas.nb101 import NB101_SPEC
 from lanas_jax.vaenas.tokens import NB201_SPEC
@@ -91,7 +91,7 @@ def main(argv):
         print(f"{r['space']:<6} {r['batch']:>6} {r['step_ms']:>9.3f} {r['compile_s']:>10.1f} "
               f"{r['vmapped_step_ms']:>14.2f} {r['vmapped_step_ms_per_seed']:>12.3f}")
     out = {"device": f"{device.platform} ({device.device_kind})",
-           "sizes": dataclasses.asdict(VAESizes(hidden=_HIDDEN.value, latent=_LATENT.value)),
+           "sizes": config_dict(VAESizes(hidden=_HIDDEN.value, latent=_LATENT.value)),
            "rows": rows}
     os.makedirs(os.path.dirname(_OUTPUT.value) or ".", exist_ok=True)
     with open(_OUTPUT.value, "w") as f:

@@ -2,11 +2,15 @@
 silent for minutes on a 26,000-entry table).
 
 A :class:`ProgressReporter` is fed from inside the compiled scan by a host callback, e.g.
-``jax.debug.callback(reporter.update, step + 1, best)`` every few percent of the budget; it
-only reads the values it is given, so a search's results are the same with or without it. It
-logs at most every ``min_interval_s``: steps done / total, percent, seeds at the optimum, the
-median best so far, samples per second and the time left, and one final line when the sweep
-completes.
+``jax.debug.callback(reporter.update, step + 1, best)`` every few percent of the budget (a
+``lax.cond`` on the step keeps the host round trip off the other steps); it only reads the
+values it is given, so a search's results are the same with or without it. It logs at most
+every ``min_interval_s``: steps done / total, percent, seeds at the optimum, the median best so
+far, samples per second and the time left, and one final line when the sweep completes.
+
+Call it where the seeds are one array: under ``vmap``, ``jax.debug.callback`` runs once per
+seed with that seed's values, so the callback belongs in a scan over steps whose body vmaps the
+step over seeds (``scan(vmap(step))``), not inside ``vmap(scan(step))``.
 """
 
 from __future__ import annotations
