@@ -21,22 +21,27 @@ import time
 
 import jax
 import jax.numpy as jnp
-from absl import app, flags
+from absl import app
 
+from experiments import common_flags
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.runner import seed_keys, timed_sweep
 from lanas_jax.strategies.bo import BayesOpt
 
-_BENCHMARK = flags.DEFINE_string("benchmark", "nb201_cifar10", "Benchmark name or .npz path.")
-_SIZES = flags.DEFINE_list("sizes", ["128", "256", "512", "1024", "2000"], "Training-set sizes.")
-_SEEDS = flags.DEFINE_integer("seeds", 1, "Seeds vmapped in one refit call.")
-_REPEATS = flags.DEFINE_integer("repeats", 2, "Timed calls per size (the minimum is kept).")
-_FIT_CAP = flags.DEFINE_integer("fit_cap", 256, "Rows the marginal likelihood is fitted on.")
-_FIT_STEPS = flags.DEFINE_integer("fit_steps", 10, "Adam steps per round.")
-_SEARCH_BUDGET = flags.DEFINE_integer("search_budget", 0, "Whole-search samples (0: skip).")
-_SEARCH_SEEDS = flags.DEFINE_integer("search_seeds", 1, "Seeds of the whole-search timing.")
-_CAP = flags.DEFINE_integer("cap", 2000, "GP cap of the whole search.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/bench", "Where the JSON goes.")
+_BENCHMARK = common_flags.DEFINE_string(
+    "benchmark", "nb201_cifar10", "Benchmark name or .npz path."
+)
+_SIZES = common_flags.DEFINE_list(
+    "sizes", ["128", "256", "512", "1024", "2000"], "Training-set sizes."
+)
+_SEEDS = common_flags.DEFINE_integer("seeds", 1, "Seeds vmapped in one refit call.")
+_REPEATS = common_flags.DEFINE_integer("repeats", 2, "Timed calls per size (the minimum is kept).")
+_FIT_CAP = common_flags.DEFINE_integer("fit_cap", 256, "Rows the marginal likelihood is fitted on.")
+_FIT_STEPS = common_flags.DEFINE_integer("fit_steps", 10, "Adam steps per round.")
+_SEARCH_BUDGET = common_flags.DEFINE_integer("search_budget", 0, "Whole-search samples (0: skip).")
+_SEARCH_SEEDS = common_flags.DEFINE_integer("search_seeds", 1, "Seeds of the whole-search timing.")
+_CAP = common_flags.DEFINE_integer("cap", 2000, "GP cap of the whole search.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/bench", "Where the JSON goes.")
 
 
 def time_round(bench, size: int) -> dict:

@@ -24,24 +24,25 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app
 
-from experiments import algos
+from experiments import algos, common_flags
 from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.config import config_dict
 from lanas_jax.partition.lanas import LEAF_SAMPLERS
 from lanas_jax.partition.samplers import COUNTERS
 from lanas_jax.runner import seed_keys, sweep_with_state
 
-_BENCHMARK = flags.DEFINE_string("benchmark", "nb201_cifar10", "A NAS-Bench-201 benchmark.")
-_CONFIGS = flags.DEFINE_list(
+_BENCHMARK = common_flags.DEFINE_string("benchmark", "nb201_cifar10", "A NAS-Bench-201 benchmark.")
+_CONFIGS = common_flags.DEFINE_list(
     "configs", ["tabular", "hit_and_run:16", "hit_and_run:64", "nuts:16"],
     "SAMPLER[:PROPOSALS] entries (tabular, hit_and_run, nuts).",
 )
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Searches per config.")
-_BUDGET = flags.DEFINE_integer("budget", 1000, "Samples per search.")
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed.")
-_OUTPUT = flags.DEFINE_string("output", "results/bench_continuous.json", "JSON output path.")
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Searches per config.")
+_BUDGET = common_flags.DEFINE_integer("budget", 1000, "Samples per search.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed.")
+_OUTPUT = common_flags.DEFINE_string("output", "results/bench_continuous.json", "JSON output path.")
 
 
 def parse_config(text: str) -> tuple[str, int | None]:
@@ -85,7 +86,7 @@ def main(argv):
         history = jax.block_until_ready(history)
         wall = time.perf_counter() - t0
         samples = analysis.samples_to_optimum(np.asarray(history.metric), bench.optimum)
-        row = {"config": name, "strategy": repr(strategy), "wall_seconds": wall,
+        row = {"config": name, "strategy": config_dict(strategy), "wall_seconds": wall,
                "summary": analysis.summarize(samples, _BUDGET.value),
                "samples_to_optimum": samples}
         if sampler != "tabular":

@@ -29,21 +29,22 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app
 
+from experiments import common_flags
 from lanas_jax.benchmarks import nb101
 from lanas_jax.spaces import nb101 as space
 
-_PATH = flags.DEFINE_string(
+_PATH = common_flags.DEFINE_string(
     "path", None, "Where to write the synthetic file (default: a temporary directory)."
 )
-_REUSE = flags.DEFINE_bool("reuse", False, "Use --path as it is if it already exists.")
-_CELLS = flags.DEFINE_integer("cells", 423_624, "Distinct cells (at most 423,624).")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Records per cell and budget.")
-_EPOCHS = flags.DEFINE_string("epochs", "108", "Comma-separated epoch budgets in the file.")
-_ENCODING = flags.DEFINE_string("encoding", "lanas49", "Encoding of the loaded benchmark.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the synthetic accuracies and cell subset.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/bench", "Where the JSON goes.")
+_REUSE = common_flags.DEFINE_bool("reuse", False, "Use --path as it is if it already exists.")
+_CELLS = common_flags.DEFINE_integer("cells", 423_624, "Distinct cells (at most 423,624).")
+_REPEATS = common_flags.DEFINE_integer("repeats", 3, "Records per cell and budget.")
+_EPOCHS = common_flags.DEFINE_string("epochs", "108", "Comma-separated epoch budgets in the file.")
+_ENCODING = common_flags.DEFINE_string("encoding", "lanas49", "Encoding of the loaded benchmark.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Seed of the synthetic accuracies and cell subset.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/bench", "Where the JSON goes.")
 
 
 def synthetic_records(cells: int, repeats: int, budgets: list[int], seed: int) -> list[bytes]:

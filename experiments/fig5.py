@@ -23,29 +23,29 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import app
 
-from experiments import algos
+from experiments import algos, common_flags
 from lanas_jax import analysis
 from lanas_jax.benchmarks import list_benchmarks, load_benchmark
 from lanas_jax.runner import seed_keys
 from lanas_jax.strategies.mcts import MCTS
 from lanas_jax.study import sweep_report
 
-_BENCHMARKS = flags.DEFINE_list(
+_BENCHMARKS = common_flags.DEFINE_list(
     "benchmarks", None, "Benchmarks (default: every embedded one)."
 )
-_ALGOS = flags.DEFINE_list(
+_ALGOS = common_flags.DEFINE_list(
     "algos", ["lanas", "random", "evolution", "mcts", "predictor", "bo"], "Strategies."
 )
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Searches per strategy and benchmark.")
-_BUDGET = flags.DEFINE_integer("budget", 3000, "Samples per search (0 = the whole table).")
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed.")
-_CONVNET_MCTS = flags.DEFINE_enum(
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Searches per strategy and benchmark.")
+_BUDGET = common_flags.DEFINE_integer("budget", 3000, "Samples per search (0 = the whole table).")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed.")
+_CONVNET_MCTS = common_flags.DEFINE_enum(
     "fig5_convnet_mcts", "convnet_global", ["convnet_global", "convnet_sequential"],
     "MCTS action order on ConvNet tables.",
 )
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/fig5", "Where outputs go.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/fig5", "Where outputs go.")
 _REFERENCE = "lanas"
 
 

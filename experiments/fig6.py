@@ -52,35 +52,40 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import app
 
-from experiments import algos
+from experiments import algos, common_flags
 from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.config import config_dict
 from lanas_jax.partition.lanas import NODE_MODELS
 from lanas_jax.runner import check_budget, seed_keys
 from lanas_jax.study import sweep_report
 
 PARTS = ("grid", "node_model", "init")
 
-_BENCHMARK = flags.DEFINE_string(
+_BENCHMARK = common_flags.DEFINE_string(
     "benchmark", "nb201_cifar10",
     "An embedded benchmark name, a .npz table or nb101:/path/to/nasbench.tfrecord[?options].",
 )
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Independent searches per setting.")
-_BUDGET = flags.DEFINE_integer("budget", 0, "Samples per search (0 = the whole table).")
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed (every setting uses the same seed keys).")
-_PARTS = flags.DEFINE_list("parts", list(PARTS), f"Studies to run, of {', '.join(PARTS)}.")
-_HEIGHTS = flags.DEFINE_list("heights", ["3", "4", "5", "6", "7", "8"], "grid: tree heights.")
-_SELECTS = flags.DEFINE_list("selects", ["10", "20", "50", "100", "200"], "grid: #selects.")
-_NODE_MODELS = flags.DEFINE_list(
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Independent searches per setting.")
+_BUDGET = common_flags.DEFINE_integer("budget", 0, "Samples per search (0 = the whole table).")
+_SEED = common_flags.DEFINE_integer(
+    "seed", 0, "Master seed (every setting uses the same seed keys)."
+)
+_PARTS = common_flags.DEFINE_list("parts", list(PARTS), f"Studies to run, of {', '.join(PARTS)}.")
+_HEIGHTS = common_flags.DEFINE_list(
+    "heights", ["3", "4", "5", "6", "7", "8"], "grid: tree heights."
+)
+_SELECTS = common_flags.DEFINE_list("selects", ["10", "20", "50", "100", "200"], "grid: #selects.")
+_NODE_MODELS = common_flags.DEFINE_list(
     "node_models", list(NODE_MODELS), f"node_model: node regressors, of {', '.join(NODE_MODELS)}."
 )
-_INITS = flags.DEFINE_list("inits", ["0", "100", "400", "2000"], "init: initial samples.")
-_TOP_FRACTION = flags.DEFINE_float(
+_INITS = common_flags.DEFINE_list("inits", ["0", "100", "400", "2000"], "init: initial samples.")
+_TOP_FRACTION = common_flags.DEFINE_float(
     "top_fraction", 0.05, "init: the top fraction of the table Fig. 6c measures time to."
 )
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/fig6", "Where outputs go.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/fig6", "Where outputs go.")
 
 
 def _ints(name: str, values: list[str], low: int) -> list[int]:
@@ -138,9 +143,7 @@ def check_flags(bench) -> dict:
 
 def config_of(strategy, params) -> dict:
     """A JSON-able record of a LaNAS configuration and its params."""
-    out = dataclasses.asdict(strategy)
-    out.update({k: float(v) for k, v in vars(params).items()})
-    return out
+    return {**config_dict(strategy), **config_dict(params)}
 
 
 def settings(base, cfg: dict) -> dict[str, list[tuple[str, dict, object]]]:

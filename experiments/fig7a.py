@@ -30,11 +30,12 @@ import os
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app
 
-from experiments import algos
+from experiments import algos, common_flags
 from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.config import config_dict
 from lanas_jax.partition.lanas import LaNAS
 from lanas_jax.partition.transfer import (
     FrozenLaNAS,
@@ -50,19 +51,21 @@ from lanas_jax.strategies.random_search import RandomSearch
 from lanas_jax.study import sweep_report
 
 ARMS = ("frozen", "frozen_warm", "warm_refit", "scratch", "random")
-_BENCHMARK = flags.DEFINE_string("benchmark", "nb201_cifar10", "Benchmark name or .npz path.")
-_FRACTIONS = flags.DEFINE_list(
+_BENCHMARK = common_flags.DEFINE_string(
+    "benchmark", "nb201_cifar10", "Benchmark name or .npz path."
+)
+_FRACTIONS = common_flags.DEFINE_list(
     "fractions", ["0.01", "0.05", "0.1", "0.2", "0.6"], "Fractions the partition is learned on."
 )
-_ARMS = flags.DEFINE_list(
+_ARMS = common_flags.DEFINE_list(
     "arms", list(ARMS), "Searches run on each rest table.")
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Searches per arm and fraction.")
-_BUDGET = flags.DEFINE_integer(
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Searches per arm and fraction.")
+_BUDGET = common_flags.DEFINE_integer(
     "budget", 0, "Samples per search (0 = the whole rest table; capped at its size)."
 )
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed of the searches.")
-_SPLIT_SEED = flags.DEFINE_integer("split_seed", 0, "Seed of the learned/rest split.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/fig7a", "Where outputs go.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed of the searches.")
+_SPLIT_SEED = common_flags.DEFINE_integer("split_seed", 0, "Seed of the learned/rest split.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/fig7a", "Where outputs go.")
 
 
 def parse_fractions(values: list[str]) -> list[float]:
@@ -117,9 +120,9 @@ def run_fraction(bench, fraction: float, lanas, lanas_params, arms, keys) -> dic
 
 
 def mean_samples(entry: dict) -> float:
-    s = entry["summary"]
-    m = s["mean_samples_to_optimum"]
-    return s["mean_samples_lower_bound"] if m is None else m
+    """Mean samples to the optimum of one arm (the censored lower bound if some seeds never
+    reached it)."""
+    return analysis.mean_samples(entry["summary"])[0]
 
 
 def plot(report: dict, path: str) -> None:
@@ -181,7 +184,7 @@ def main(argv):
         except ValueError as e:
             raise app.UsageError(f"fraction {f}: {e}") from e
     report = {"benchmark": bench.name, "seeds": _SEEDS.value, "split_seed": _SPLIT_SEED.value,
-              "lanas": repr(lanas), "arms": _ARMS.value, "fractions": rows}
+              "lanas": config_dict(lanas), "arms": _ARMS.value, "fractions": rows}
     print(f"\n{bench.name}: samples to the rest's optimum, mean / median "
           f"(x: mean(scratch) / mean(arm))")
     print(f"{'learned':>8} {'rest':>7} " + " ".join(f"{a:>22}" for a in _ARMS.value))

@@ -22,17 +22,18 @@ import os
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import app
 
-from experiments import algos
+from experiments import algos, common_flags
 from experiments.nb201_report import (
     DATASET_TITLES,
     DATASETS,
-    incumbents,
     parse_budgets,
     parse_datasets,
 )
+from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.config import config_dict
 from lanas_jax.runner import seed_keys, timed_sweep
 
 ALGO_TITLES = {
@@ -70,12 +71,14 @@ PUBLISHED = {
 }
 PUBLISHED_OPTIMUM = [(91.61, 94.37), (73.49, 73.51), (46.77, 47.31)]  # "True Optimal" row
 
-_ALGOS = flags.DEFINE_list("algos", list(ALGO_TITLES), "Strategies to run (comma-separated).")
-_DATASETS = flags.DEFINE_list("datasets", list(DATASETS), "NB201 datasets to search.")
-_BUDGETS = flags.DEFINE_list("budgets", ["500", "1000"], "Query counts to report.")
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Independent searches per strategy and dataset.")
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed; the per-search keys derive from it.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/l2nas_table", "Where outputs go.")
+_ALGOS = common_flags.DEFINE_list(
+    "algos", list(ALGO_TITLES), "Strategies to run (comma-separated)."
+)
+_DATASETS = common_flags.DEFINE_list("datasets", list(DATASETS), "NB201 datasets to search.")
+_BUDGETS = common_flags.DEFINE_list("budgets", ["500", "1000"], "Query counts to report.")
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Independent searches per strategy and dataset.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed; the per-search keys derive from it.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/l2nas_table", "Where outputs go.")
 
 
 def run_one(name: str, dataset: str, budgets: list[int]) -> dict:
@@ -89,9 +92,9 @@ def run_one(name: str, dataset: str, budgets: list[int]) -> dict:
         "algo": name,
         "dataset": dataset,
         "num_seeds": _SEEDS.value,
-        "config": {k: v for k, v in vars(strategy).items()},
-        "params": {k: float(v) for k, v in vars(params).items()},
-        "at": incumbents(metric, test, budgets),
+        "config": config_dict(strategy),
+        "params": config_dict(params),
+        "at": analysis.incumbents_at(metric, test, budgets),
         "unique_cells_mean": float(np.mean(unique)),
         "compile_seconds": compile_s,
         "run_seconds": run_s,

@@ -29,26 +29,29 @@ import time
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app
 
-from experiments import algos
+from experiments import algos, common_flags
 from experiments.nb201_report import (
     DATASET_TITLES,
     DATASETS,
-    incumbents,
     parse_budgets,
     parse_datasets,
 )
+from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.config import config_dict
 from lanas_jax.runner import seed_keys
 
-_SOURCE = flags.DEFINE_enum("source", "cifar10", list(DATASETS), "Pre-training dataset.")
-_TARGETS = flags.DEFINE_list("targets", ["cifar100", "imagenet16"], "Target datasets.")
-_PRETRAIN = flags.DEFINE_integer("pretrain_queries", 1000, "Queries of the source search.")
-_BUDGETS = flags.DEFINE_list("budgets", ["100", "500", "1000"], "Query counts to report.")
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Independent pre-train + search pairs.")
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/l2nas_transfer", "Where outputs go.")
+_SOURCE = common_flags.DEFINE_enum("source", "cifar10", list(DATASETS), "Pre-training dataset.")
+_TARGETS = common_flags.DEFINE_list("targets", ["cifar100", "imagenet16"], "Target datasets.")
+_PRETRAIN = common_flags.DEFINE_integer("pretrain_queries", 1000, "Queries of the source search.")
+_BUDGETS = common_flags.DEFINE_list("budgets", ["100", "500", "1000"], "Query counts to report.")
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Independent pre-train + search pairs.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed.")
+_OUTPUT_DIR = common_flags.DEFINE_string(
+    "output_dir", "results/l2nas_transfer", "Where outputs go."
+)
 
 
 def _search(strategy, budget, key, bench, params, source_state):
@@ -99,9 +102,9 @@ def main(argv):
         "pretrain_queries": _PRETRAIN.value,
         "num_seeds": _SEEDS.value,
         "seed": _SEED.value,
-        "config": vars(strategy),
-        "params": {k: float(v) for k, v in vars(params).items()},
-        "source_result": incumbents(
+        "config": config_dict(strategy),
+        "params": config_dict(params),
+        "source_result": analysis.incumbents_at(
             np.asarray(source.metric)[src_idx],
             np.asarray(source.test_metric)[src_idx],
             [b for b in [_PRETRAIN.value] if b >= 1],
@@ -119,7 +122,7 @@ def main(argv):
             t1 = time.perf_counter()
             idx, _ = sweep(strat, max(budgets), target_keys, bench, params, agent)
             idx = np.asarray(idx)
-            runs[label] = incumbents(
+            runs[label] = analysis.incumbents_at(
                 np.asarray(bench.metric)[idx], np.asarray(bench.test_metric)[idx], budgets
             )
             print(f"{t} {label}: {time.perf_counter() - t1:.1f} s {runs[label]}", flush=True)

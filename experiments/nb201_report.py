@@ -1,12 +1,9 @@
-"""What the NAS-Bench-201 reports share: dataset names and the returned architecture's accuracy
-after q queries (seed 003's table protocol)."""
+"""What the NAS-Bench-201 reports share: dataset names and the parsing of their list flags (the
+returned architecture's accuracy after q queries is ``analysis.incumbents_at``)."""
 
 from __future__ import annotations
 
-import numpy as np
 from absl import app
-
-from lanas_jax import analysis
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 DATASET_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
@@ -27,19 +24,3 @@ def parse_budgets(values: list[str], flag: str) -> list[int]:
         return sorted({int(b) for b in values})
     except ValueError as e:
         raise app.UsageError(f"{flag} must be integers, got {values}") from e
-
-
-def incumbents(metric: np.ndarray, test: np.ndarray, budgets: list[int]) -> dict:
-    """Validation / test accuracy (percent) of the returned architecture at each budget."""
-    best = analysis.best_so_far(metric)
-    inc_test = analysis.incumbent_test(metric, test)
-    out = {}
-    for q in budgets:
-        v, t = 100.0 * best[:, q - 1], 100.0 * inc_test[:, q - 1]
-        out[str(q)] = {
-            "valid_mean": float(v.mean()),
-            "valid_std": float(v.std()),
-            "test_mean": float(t.mean()),
-            "test_std": float(t.std()),
-        }
-    return out

@@ -22,39 +22,43 @@ import os
 import sys
 
 import numpy as np
-from absl import app, flags
+from absl import app
 
-from experiments import algos
+from experiments import algos, common_flags
 from lanas_jax import analysis
 from lanas_jax.benchmarks import list_benchmarks, load_benchmark
-from lanas_jax.runner import seed_keys, timed_sweep
+from lanas_jax.config import config_dict
+from lanas_jax.runner import seed_keys
+from lanas_jax.study import sweep_report
 
-_ALGO = flags.DEFINE_string("algo", "lanas,random,evolution", "Comma-separated strategies.")
-_BENCHMARK = flags.DEFINE_string(
+_ALGO = common_flags.DEFINE_string("algo", "lanas,random,evolution", "Comma-separated strategies.")
+_BENCHMARK = common_flags.DEFINE_string(
     "benchmark",
     "nb201_cifar10",
     "An embedded benchmark name, a path to a .npz table, or "
     "nb101:/path/to/nasbench_only108.tfrecord (NAS-Bench-101 from the official file).",
 )
-_NB101_EPOCHS = flags.DEFINE_integer(
+_NB101_EPOCHS = common_flags.DEFINE_integer(
     "nb101_epochs", None, "NAS-Bench-101 epoch budget (4, 12, 36 or 108; default 108)."
 )
-_NB101_ENCODING = flags.DEFINE_enum(
+_NB101_ENCODING = common_flags.DEFINE_enum(
     "nb101_encoding",
     None,
     ["lanas49", "vaenas26", "onehot56"],
     "NAS-Bench-101 features (default lanas49).",
 )
-_CACHE_DIR = flags.DEFINE_string(
+_CACHE_DIR = common_flags.DEFINE_string(
     "cache_dir", None, "Where NAS-Bench-101's packed cache goes (default: next to the file)."
 )
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Independent searches per strategy.")
-_BUDGET = flags.DEFINE_integer(
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Independent searches per strategy.")
+_BUDGET = common_flags.DEFINE_integer(
     "budget", 3000, "Samples per search (at most the table size; 0 = the whole table)."
 )
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed; the per-search keys derive from it.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/search", "Where outputs go.")
-_LIST = flags.DEFINE_bool("list_benchmarks", False, "Print the embedded benchmarks and exit.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed; the per-search keys derive from it.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/search", "Where outputs go.")
+_LIST = common_flags.DEFINE_bool(
+    "list_benchmarks", False, "Print the embedded benchmarks and exit."
+)
 
 
 def build_strategy(name: str):
@@ -65,33 +69,26 @@ def build_strategy(name: str):
         raise app.UsageError(f"--algo: {e}") from e
 
 
-def config_of(strategy, params) -> dict:
-    """A JSON-able record of a strategy's static configuration and params."""
-    out = {k: v for k, v in vars(strategy).items()}
-    out.update({k: float(v) for k, v in vars(params).items()})
-    return out
-
-
 def run_algo(name: str, bench, budget: int) -> dict:
     strategy, params = build_strategy(name)
-    keys = seed_keys(_SEED.value, _SEEDS.value)
-    history, compile_s, run_s = timed_sweep(strategy, bench, keys, budget, params)
-    metric = np.asarray(history.metric)
+    rep = sweep_report(strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params)
+    metric = rep["metric"]
     best = analysis.best_so_far(metric)
-    samples = analysis.samples_to_optimum(metric, bench.optimum)
-    test = analysis.incumbent_test(metric, np.asarray(history.test_metric))
+    test = analysis.incumbent_test(metric, np.asarray(rep["history"].test_metric))
+    compile_s, run_s = rep["compile_seconds"], rep["run_seconds"]
     return {
         "algo": name,
         "benchmark": bench.name,
         "num_seeds": _SEEDS.value,
         "budget": budget,
         "seed": _SEED.value,
-        "config": config_of(strategy, params),
+        # Strategy fields and params in one flat record (results.json's format since v0.1).
+        "config": {**config_dict(strategy), **config_dict(params)},
         "best_so_far": np.round(best, 6).tolist(),
         "best_test_so_far": np.round(test, 6).tolist() if bench.has_test else None,
-        "samples_to_optimum": samples,
+        "samples_to_optimum": rep["samples_to_optimum"],
         "summary": {
-            **analysis.summarize(samples, budget),
+            **rep["summary"],
             "final_regret_median": float(np.median(bench.optimum - best[:, -1])),
             "final_regret_mean": float(np.mean(bench.optimum - best[:, -1])),
             "final_test_median": float(np.median(test[:, -1])) if bench.has_test else None,

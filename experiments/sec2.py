@@ -46,9 +46,9 @@ import json
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import app
 
-from experiments import algos
+from experiments import algos, common_flags
 from lanas_jax import analysis, dynamics
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.runner import seed_keys
@@ -58,19 +58,19 @@ from lanas_jax.study import sweep_report
 #: The two hand-designed action spaces of Sec. 2, by the name this binary reports them under.
 ACTION_SPACES = {"sequential": "convnet_sequential", "global": "convnet_global"}
 
-_BENCHMARK = flags.DEFINE_string(
+_BENCHMARK = common_flags.DEFINE_string(
     "benchmark", "convnet1364_digits",
     "A ConvNet table (LaNAS Sec. 2 space): the embedded name or a table built by "
     "experiments.build_convnet_table.",
 )
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Searches per strategy.")
-_BUDGET = flags.DEFINE_integer("budget", 0, "Samples per search (0 = the whole table).")
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed.")
-_REFERENCES = flags.DEFINE_list(
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Searches per strategy.")
+_BUDGET = common_flags.DEFINE_integer("budget", 0, "Samples per search (0 = the whole table).")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed.")
+_REFERENCES = common_flags.DEFINE_list(
     "references", ["lanas", "random"], "Strategies run as reference lines (may be empty).")
-_REF_HEIGHT = flags.DEFINE_integer(
+_REF_HEIGHT = common_flags.DEFINE_integer(
     "ref_height", None, "Levels of LaNAS's reference partition (default: --lanas_height).")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", "results/sec2", "Where outputs go.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/sec2", "Where outputs go.")
 
 
 def action_space_paths(bench, space: str) -> np.ndarray:

@@ -43,18 +43,21 @@ import functools
 import json
 import os
 import time
-import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app, flags
+from absl import app
 
-from experiments import algos  # noqa: F401  (defines the --vaenas_* flags)
+from experiments import (
+    algos,  # noqa: F401  (defines the --vaenas_* flags)
+    common_flags,
+)
 from experiments.algos import vaenas as vaenas_flags
-from lanas_jax import runner
+from lanas_jax import analysis, runner
 from lanas_jax.benchmarks import NB101_PREFIX, load_benchmark
 from lanas_jax.benchmarks.nb201 import DATASETS
+from lanas_jax.config import config_dict
 from lanas_jax.strategies.base import NoParams
 from lanas_jax.strategies.evolution import RegularizedEvolution
 from lanas_jax.vaenas import seeding
@@ -62,23 +65,25 @@ from lanas_jax.vaenas.token_space import Nb101Tokens, TokenSpace, token_space
 from lanas_jax.vaenas.train import fit_top, init_vae, make_model
 
 _NB201 = [f"nb201_{d}" for d in DATASETS]
-_BENCH = flags.DEFINE_string(
+_BENCH = common_flags.DEFINE_string(
     "benchmark", "nb201_cifar10",
     f"An embedded NB201 table ({', '.join(_NB201)}) or nb101:/path/nasbench_only108.tfrecord.",
 )
-_SEEDS = flags.DEFINE_integer("seeds", 100, "Independent repetitions.")
-_SEED = flags.DEFINE_integer("seed", 0, "Master seed.")
-_POOL = flags.DEFINE_integer("pool", 6000, "Architectures evaluated to train the VAE.")
-_TOP = flags.DEFINE_integer("top", 1500, "Best of the pool the VAE is trained on (Alg. 1 K).")
-_NOISE = flags.DEFINE_list(
+_SEEDS = common_flags.DEFINE_integer("seeds", 100, "Independent repetitions.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Master seed.")
+_POOL = common_flags.DEFINE_integer("pool", 6000, "Architectures evaluated to train the VAE.")
+_TOP = common_flags.DEFINE_integer(
+    "top", 1500, "Best of the pool the VAE is trained on (Alg. 1 K)."
+)
+_NOISE = common_flags.DEFINE_list(
     "noise", ["0", "0.1", "0.5"], "Label noise std, in accuracy points (0.1 = 0.1%)."
 )
-_KS = flags.DEFINE_list("ks", ["10", "50", "100", "300"], "Sample counts K.")
-_EVO_BUDGET = flags.DEFINE_integer("evo_budget", 300, "Evolution queries.")
-_EVO_POP = flags.DEFINE_integer("evo_population", 50, "Evolution population.")
-_EVO_TOUR = flags.DEFINE_integer("evo_tournament", 10, "Evolution tournament size.")
-_HIST = flags.DEFINE_integer("hist_samples", 5000, "Samples per Fig. 2 histogram (seed 0).")
-_OUT = flags.DEFINE_string("output_dir", "results/vaenas_table4", "Where outputs go.")
+_KS = common_flags.DEFINE_list("ks", ["10", "50", "100", "300"], "Sample counts K.")
+_EVO_BUDGET = common_flags.DEFINE_integer("evo_budget", 300, "Evolution queries.")
+_EVO_POP = common_flags.DEFINE_integer("evo_population", 50, "Evolution population.")
+_EVO_TOUR = common_flags.DEFINE_integer("evo_tournament", 10, "Evolution tournament size.")
+_HIST = common_flags.DEFINE_integer("hist_samples", 5000, "Samples per Fig. 2 histogram (seed 0).")
+_OUT = common_flags.DEFINE_string("output_dir", "results/vaenas_table4", "Where outputs go.")
 
 #: Seed 002's Table 4 on NAS-Bench-101 (test accuracy %), for the side-by-side table.
 PAPER_NB101 = {
@@ -250,20 +255,6 @@ def _fig2(path: str, random_acc, vae_acc: dict, title: str) -> None:
     plt.close(fig)
 
 
-def _mean(per_seed) -> np.ndarray:
-    """Mean over seeds, ignoring NaN (NB101 K columns without a found sample); NaN if all."""
-    a = np.asarray(per_seed, np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(a, axis=0)
-
-
-def _json_list(a) -> list:
-    """A nested list with NaN as None (strict JSON)."""
-    a = np.asarray(a, np.float64)
-    return np.where(np.isnan(a), None, a).tolist()
-
-
 def _json_float(a: np.ndarray) -> float | None:
     return float(a.mean()) if a.size else None
 
@@ -308,9 +299,13 @@ def main(argv):
     out = jax.block_until_ready(compiled(keys, bench))
     t2 = time.perf_counter()
     names = [f"VAE, noise {n:g}%" if n else "VAE, noise 0" for n in noises_pts]
-    rows = {"Random": np.append(_mean(out["random_max"]), _mean(out["evo_uniform"]))}
+
+    def seed_mean(per_seed):  # NB101 K columns without a found sample are NaN
+        return analysis.nanmean(per_seed, 0)
+
+    rows = {"Random": np.append(seed_mean(out["random_max"]), seed_mean(out["evo_uniform"]))}
     for i, name in enumerate(names):
-        rows[name] = np.append(_mean(out["vae_max"][i]), _mean(out["evo_vae"][i]))
+        rows[name] = np.append(seed_mean(out["vae_max"][i]), seed_mean(out["evo_vae"][i]))
     hist_key = jax.random.fold_in(jax.random.key(_SEED.value), 2)
     seed0 = [jax.tree.map(lambda a: a[0], p) for p in out["params"]]
     vae_acc = {}
@@ -348,13 +343,13 @@ def main(argv):
         "benchmark": bench.name, "seeds": _SEEDS.value, "seed": _SEED.value,
         "pool": _POOL.value, "top": _TOP.value, "noise_points": list(noises_pts), "ks": list(ks),
         "evo_budget": _EVO_BUDGET.value, "evo_population": _EVO_POP.value,
-        "evo_tournament": _EVO_TOUR.value, "vae": dataclasses.asdict(config),
-        "mean_test_accuracy": {k: _json_list(np.round(v, 6)) for k, v in rows.items()},
+        "evo_tournament": _EVO_TOUR.value, "vae": config_dict(config),
+        "mean_test_accuracy": {k: analysis.nan_to_none(np.round(v, 6)) for k, v in rows.items()},
         "per_seed": {
-            "random_max": _json_list(out["random_max"]),
+            "random_max": analysis.nan_to_none(out["random_max"]),
             "evo_uniform": np.asarray(out["evo_uniform"]).tolist(),
             "evo_uniform_max_test": np.asarray(out["evo_uniform_max"]).tolist(),
-            **{f"{name}/max": _json_list(out["vae_max"][i])
+            **{f"{name}/max": analysis.nan_to_none(out["vae_max"][i])
                for i, name in enumerate(names)},
             **{f"{name}/evolution": np.asarray(out["evo_vae"][i]).tolist()
                for i, name in enumerate(names)},

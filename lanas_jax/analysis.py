@@ -133,3 +133,59 @@ def plot_curves(curves: dict[str, np.ndarray], optimum: float, title: str, path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def band(x: np.ndarray) -> dict:
+    """Median, mean and 25% / 75% quantiles over seeds (the last axis), ignoring NaN (a seed
+    with nothing to measure), as JSON-able lists: the bands of seed 000's Fig. 4 curves."""
+    x = np.asarray(x, float)
+    q25, med, q75 = np.nanpercentile(x, [25, 50, 75], axis=-1)
+    return {"median": med.tolist(), "mean": np.nanmean(x, -1).tolist(),
+            "q25": q25.tolist(), "q75": q75.tolist()}
+
+
+def nanmean(x: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over ``axis`` of the non-NaN values; NaN (and no warning) where there are none."""
+    x = np.asarray(x, float)
+    count = np.sum(~np.isnan(x), axis)
+    with np.errstate(invalid="ignore"):
+        return np.where(count > 0, np.nansum(x, axis) / np.maximum(count, 1), np.nan)
+
+
+def nanmedian(x: np.ndarray, axis: int) -> np.ndarray:
+    """Median over ``axis`` of the non-NaN values; NaN (and no warning) where there are none."""
+    x = np.asarray(x, float)
+    out = np.full(np.delete(x.shape, axis), np.nan)
+    has = (~np.isnan(x)).any(axis)
+    if has.any():
+        out[has] = np.nanmedian(np.moveaxis(x, axis, -1)[has], -1)
+    return out
+
+
+def nan_to_none(x) -> float | None | list:
+    """A scalar or nested array as JSON-able floats, NaN written as ``None`` (JSON has no
+    NaN)."""
+    if np.ndim(x):
+        return [nan_to_none(v) for v in x]
+    return None if np.isnan(x) else float(x)
+
+
+def incumbents_at(metric: np.ndarray, test_metric: np.ndarray, budgets: Sequence[int]) -> dict:
+    """Validation / test accuracy (percent; mean and std over seeds) of the architecture a
+    search returns after each of ``budgets`` queries: seed 003's table protocol (the best
+    validation metric so far and the test metric of that incumbent). ``metric`` and
+    ``test_metric`` are ``[seeds, budget]``; keys are the budgets as strings (JSON)."""
+    best = best_so_far(metric)
+    inc_test = incumbent_test(metric, test_metric)
+    out = {}
+    for q in budgets:
+        if not 1 <= q <= best.shape[-1]:
+            raise ValueError(f"budget {q} is outside [1, {best.shape[-1]}] queries")
+        v, t = 100.0 * best[:, q - 1], 100.0 * inc_test[:, q - 1]
+        out[str(q)] = {
+            "valid_mean": float(v.mean()),
+            "valid_std": float(v.std()),
+            "test_mean": float(t.mean()),
+            "test_std": float(t.std()),
+        }
+    return out

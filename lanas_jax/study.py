@@ -8,14 +8,15 @@ from typing import Any
 import numpy as np
 
 from lanas_jax import analysis
+from lanas_jax.config import config_dict
 from lanas_jax.runner import timed_sweep
 
 
 def sweep_report(strategy, bench, keys, budget: int, params: Any = None) -> dict:
     """``timed_sweep`` of ``strategy`` over ``keys``, summarised.
 
-    Returns a dict with ``config`` (the strategy's repr), ``history`` (the raw
-    :class:`~lanas_jax.runner.History`), ``metric`` (``[seeds, budget]`` numpy),
+    Returns a dict with ``config`` (the strategy's :func:`~lanas_jax.config.config_dict`),
+    ``history`` (the raw :class:`~lanas_jax.runner.History`), ``metric`` (``[seeds, budget]``),
     ``samples_to_optimum`` and ``summary`` (:func:`analysis.summarize`), and the compile / run
     seconds. Callers drop what they do not write out.
     """
@@ -23,7 +24,7 @@ def sweep_report(strategy, bench, keys, budget: int, params: Any = None) -> dict
     metric = np.asarray(history.metric)
     samples = analysis.samples_to_optimum(metric, bench.optimum)
     return {
-        "config": repr(strategy),
+        "config": config_dict(strategy),
         "history": history,
         "metric": metric,
         "samples_to_optimum": samples,

@@ -1,18 +1,24 @@
-"""Per-strategy absl flags for the experiment binaries.
+"""Per-strategy absl flags for the experiment binaries, generated from the configs' fields.
 
-Each module here defines its strategy's flags and registers a builder
-``build() -> (strategy, params)`` under the strategy's name with :func:`builder`. A binary
-imports this package (which imports every module, so every flag exists) and calls
-:func:`build`. Adding a strategy to the binaries = one module + one line in ``_MODULES``.
+Each module here registers its strategy with :func:`register`: the strategy's frozen config
+class and its params class, as :class:`lanas_jax.config.ConfigFlags` (a prefix, the renames
+that keep the flag names users already type, the choices of the string fields, the fields
+without a flag). A binary imports this package (which imports every module, so every flag
+exists) and calls :func:`build`. Adding a strategy to the binaries = one module + one line in
+``_MODULES``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any
 
-_BUILDERS: dict[str, Callable[[], tuple[Any, Any]]] = {}
+from lanas_jax.config import ConfigFlags
+
+_BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[Any, Any]]] = {}
 
 _MODULES = (
     "experiments.algos.lanas",
@@ -27,14 +33,37 @@ _MODULES = (
 )
 
 
-def builder(name: str):
-    """Decorator registering ``fn() -> (strategy, params)`` as the flag-built ``name``."""
+def register(
+    name: str,
+    strategy: ConfigFlags,
+    params: ConfigFlags | None = None,
+    check: Callable[[Any, Any], None] | None = None,
+) -> None:
+    """Define the flags of ``strategy`` (and ``params``) and register the builder ``name``.
 
-    def deco(fn):
-        _BUILDERS[name] = fn
-        return fn
+    ``check(strategy, params)`` raises ValueError for flag values the strategy itself would
+    only refuse late (inside a compiled search).
+    """
+    module = sys._getframe(1).f_globals.get("__name__", "__main__")
+    module = sys.argv[0] if module == "__main__" else module  # where absl lists it
+    strategy.define(module_name=module)
+    if params is not None:
+        params.define(module_name=module)
 
-    return deco
+    def build(defaults: Mapping[str, Any]) -> tuple[Any, Any]:
+        own = {f.name for f in dataclasses.fields(strategy.cls)}
+        unknown = set(defaults) - own - (
+            {f.name for f in dataclasses.fields(params.cls)} if params else set())
+        if unknown:
+            raise ValueError(f"{name}: {sorted(unknown)} are not fields of its config")
+        s = strategy.parse(defaults={k: v for k, v in defaults.items() if k in own})
+        p = (params.parse(defaults={k: v for k, v in defaults.items() if k not in own})
+             if params is not None else s.default_params())
+        if check is not None:
+            check(s, p)
+        return s, p
+
+    _BUILDERS[name] = build
 
 
 def names() -> list[str]:
@@ -42,8 +71,11 @@ def names() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def build(name: str) -> tuple[Any, Any]:
+def build(name: str, defaults: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
     """The strategy ``name`` and its params, configured from the parsed flags.
+
+    ``defaults`` (field name -> value, of the strategy or of its params) replaces the flag
+    defaults of this one binary for flags not given on the command line.
 
     Raises:
       ValueError: for an unknown name (the message lists the known ones) or flag values the
@@ -51,7 +83,7 @@ def build(name: str) -> tuple[Any, Any]:
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(names())}")
-    return _BUILDERS[name]()
+    return _BUILDERS[name](defaults or {})
 
 
 for _module in _MODULES:

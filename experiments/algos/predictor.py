@@ -1,32 +1,23 @@
 """Flags of predictor search (NAO adapted to a table; seed 000 Sec. 4.2, Baselines)."""
 
-from absl import flags
-
-from experiments.algos import builder
+from experiments.algos import register
+from lanas_jax.config import ConfigFlags, FlagSpec
 from lanas_jax.strategies.predictor import PredictorParams, PredictorSearch
 
-_INIT = flags.DEFINE_integer("predictor_init", 100, "Predictor: random initial samples.")
-_SELECTS = flags.DEFINE_integer(
-    "predictor_selects", 100, "Predictor: queries per retraining round (#select, paper: 100)."
+STRATEGY = ConfigFlags(
+    PredictorSearch,
+    "predictor_",
+    rename={"num_init": "predictor_init", "num_selects": "predictor_selects",
+            "train_steps": "predictor_steps", "batch_size": "predictor_batch"},
+    overrides={"num_init": FlagSpec(help="Predictor: random initial samples."),
+               "num_selects": FlagSpec(
+                   help="Predictor: queries per retraining round (#select, paper: 100).")},
 )
-_HIDDEN = flags.DEFINE_list("predictor_hidden", ["64", "64"], "Predictor: MLP hidden widths.")
-_STEPS = flags.DEFINE_integer("predictor_steps", 100, "Predictor: Adam steps per round.")
-_BATCH = flags.DEFINE_integer("predictor_batch", 128, "Predictor: minibatch size.")
-_LR = flags.DEFINE_float("predictor_lr", 1e-3, "Predictor: Adam learning rate.")
-_WD = flags.DEFINE_float("predictor_weight_decay", 1e-4, "Predictor: L2 penalty.")
-
-
-@builder("predictor")
-def build():
-    try:
-        hidden = tuple(int(w) for w in _HIDDEN.value)
-    except ValueError as e:
-        raise ValueError(f"--predictor_hidden must be integers, got {_HIDDEN.value}") from e
-    strategy = PredictorSearch(
-        num_init=_INIT.value,
-        num_selects=_SELECTS.value,
-        hidden=hidden,
-        train_steps=_STEPS.value,
-        batch_size=_BATCH.value,
-    )
-    return strategy, PredictorParams(learning_rate=_LR.value, weight_decay=_WD.value)
+PARAMS = ConfigFlags(
+    PredictorParams,
+    "predictor_",
+    rename={"learning_rate": "predictor_lr"},
+    overrides={"learning_rate": FlagSpec(help="Predictor: Adam learning rate."),
+               "weight_decay": FlagSpec(help="Predictor: L2 penalty.")},
+)
+register("predictor", STRATEGY, PARAMS)

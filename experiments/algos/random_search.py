@@ -1,10 +1,7 @@
 """Random search (uniform without replacement) has no flags."""
 
-from experiments.algos import builder
+from experiments.algos import register
+from lanas_jax.config import ConfigFlags
 from lanas_jax.strategies.random_search import RandomSearch
 
-
-@builder("random")
-def build():
-    strategy = RandomSearch()
-    return strategy, strategy.default_params()
+register("random", ConfigFlags(RandomSearch, "random_"))

@@ -1,24 +1,31 @@
 """Flags of REINFORCE (NAS-Bench-201's baseline: per-edge categorical policy, EMA baseline)."""
 
-from absl import flags
-
-from experiments.algos import builder
+from experiments.algos import register
+from lanas_jax.config import ConfigFlags, FlagSpec
 from lanas_jax.strategies.reinforce import REPEAT_RULES, Reinforce, ReinforceParams
 
-_LR = flags.DEFINE_float("reinforce_lr", 1e-3, "REINFORCE Adam learning rate (NB201: 0.001).")
-_EMA = flags.DEFINE_float("reinforce_ema", 0.9, "REINFORCE baseline EMA momentum (NB201: 0.9).")
-_REPEATS = flags.DEFINE_enum(
-    "reinforce_repeats",
-    "unseen",
-    list(REPEAT_RULES),
-    "REINFORCE: when the sample is a queried cell, query the best unseen cell by the perturbed "
-    "logits (unseen) or query it again at the cost of one query (requery).",
+STRATEGY = ConfigFlags(
+    Reinforce,
+    "reinforce_",
+    overrides={"repeats": FlagSpec(
+        choices=REPEAT_RULES,
+        help="REINFORCE: when the sample is a queried cell, query the best unseen cell by the "
+             "perturbed logits (unseen) or query it again at the cost of one query (requery).")},
+    exclude=("num_ops",),
+)
+PARAMS = ConfigFlags(
+    ReinforceParams,
+    "reinforce_",
+    rename={"learning_rate": "reinforce_lr", "ema_momentum": "reinforce_ema"},
+    overrides={"learning_rate": FlagSpec(help="REINFORCE Adam learning rate (NB201: 0.001)."),
+               "ema_momentum": FlagSpec(help="REINFORCE baseline EMA momentum (NB201: 0.9).")},
+    exclude=("reward_scale",),
 )
 
 
-@builder("reinforce")
-def build():
-    if not 0.0 <= _EMA.value < 1.0:
-        raise ValueError(f"--reinforce_ema must be in [0, 1), got {_EMA.value}")
-    strategy = Reinforce(repeats=_REPEATS.value)
-    return strategy, ReinforceParams(learning_rate=_LR.value, ema_momentum=_EMA.value)
+def _check(strategy: Reinforce, params: ReinforceParams) -> None:
+    if not 0.0 <= params.ema_momentum < 1.0:
+        raise ValueError(f"--reinforce_ema must be in [0, 1), got {params.ema_momentum}")
+
+
+register("reinforce", STRATEGY, PARAMS, _check)
