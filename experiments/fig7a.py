@@ -24,7 +24,6 @@ best-so-far curves of the ``frozen`` arm).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
@@ -88,12 +87,12 @@ def arm_strategy(arm: str, lanas: LaNAS, lanas_params, tree, bench, learn):
         return lanas, lanas_params
     if arm == "random":
         return RandomSearch(), None
-    fields = {f.name: getattr(lanas, f.name) for f in dataclasses.fields(LaNAS)}
+    kinds = dict(tree_height=lanas.tree_height, leaf_sampler=lanas.leaf_sampler,
+                 node_model=lanas.node_model, empty_leaf=lanas.empty_leaf)
     if arm == "warm_refit":
-        fields["num_init"] = 0
-        return WarmLaNAS(**fields), warm_params(bench, learn, lanas_params.cp,
-                                                  lanas_params.ridge)
-    frozen = FrozenLaNAS(**fields, warm_stats=arm == "frozen_warm")
+        return WarmLaNAS(**kinds, num_init=0, num_selects=lanas.num_selects), warm_params(
+            bench, learn, lanas_params.cp, lanas_params.ridge)
+    frozen = FrozenLaNAS(**kinds, warm_stats=arm == "frozen_warm")
     return frozen, FrozenParams(tree=tree, cp=lanas_params.cp)
 
 

@@ -6,9 +6,9 @@ import pytest
 
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.benchmarks.base import from_arrays
-from lanas_jax.partition.samplers import COUNTERS
 from lanas_jax.partition.lanas import LaNAS
 from lanas_jax.partition.polytope import contains, leaf_polytope
+from lanas_jax.partition.samplers import COUNTERS
 from lanas_jax.partition.tree import route
 from lanas_jax.spaces import nb201
 from lanas_jax.spaces.discretise import nb201_codes, nb201_one_hot, nb201_ops, nb201_row_lookup

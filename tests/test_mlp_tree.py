@@ -10,6 +10,7 @@ from lanas_jax.partition import mlp_tree
 from lanas_jax.partition.lanas import LaNAS
 from lanas_jax.partition.tree import fit_tree, split_levels
 from lanas_jax.runner import seed_keys, sweep
+from lanas_jax.scanned import table_evaluator
 
 HEIGHT = 4
 _fit = jax.jit(mlp_tree.fit_mlp_tree, static_argnums=(4, 5, 6, 7))
@@ -134,5 +135,5 @@ def test_lanas_with_mlp_nodes_never_repeats_and_beats_random_search():
 )
 def test_bad_node_model_configurations_are_refused(config, message):
     with pytest.raises(ValueError, match=message):
-        LaNAS(**config).validate(linear_bench(), 10)
+        LaNAS(**config).validate(table_evaluator(linear_bench()).domain, 10)
 

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from table_driver import TableDriver, keys
 
 from lanas_jax.benchmarks.base import from_arrays
 from lanas_jax.partition.lanas import LaNAS, LaNASParams
@@ -153,50 +154,46 @@ def test_lanas_finds_a_linear_optimum_far_faster_than_random_search():
 
 
 def test_learning_cadence_refits_after_init_then_every_num_selects():
-    bench = _linear_table()
     strategy = LaNAS(tree_height=3, num_selects=7, num_init=5)
-    params = LaNASParams()
-    state = strategy.init(jax.random.key(0), bench, 40, params)
+    driver = TableDriver(strategy, _linear_table(), 40, jax.random.key(0))
     refits = []
-    for t, key in enumerate(jax.random.split(jax.random.key(1), 40)):
-        before = np.asarray(state.priority)
-        index, state = strategy.ask(key, state, bench, params)
-        if not np.array_equal(before, np.asarray(state.priority)):
+    for t, key in enumerate(keys(1, 40)):
+        before = np.asarray(driver.lanas.sampler.priority)
+        driver.ask(key)
+        if not np.array_equal(before, np.asarray(driver.lanas.sampler.priority)):
             refits.append(t)
-        assert bool(state.fitted) == (t >= 5)
-        state = strategy.tell(state, index, bench.metric[index], bench, params)
+        assert bool(driver.lanas.fitted) == (t >= 5)
+        driver.tell()
     assert refits == [5, 12, 19, 26, 33]
 
 
 def test_search_phase_samples_come_from_the_selected_leaf():
-    bench = _linear_table()
     strategy = LaNAS(tree_height=4, num_selects=10, num_init=10)
-    params = LaNASParams()
-    state = strategy.init(jax.random.key(0), bench, 60, params)
-    for key in jax.random.split(jax.random.key(2), 60):
-        index, state = strategy.ask(key, state, bench, params)
-        if bool(state.fitted):
-            before = np.asarray(state.node_count)
-            after = strategy.tell(state, index, bench.metric[index], bench, params)
-            leaf = int(state.leaf_of[index])
-            changed = np.flatnonzero(np.asarray(after.node_count) != before)
+    driver = TableDriver(strategy, _linear_table(), 60, jax.random.key(0))
+    for key in keys(2, 60):
+        row = driver.ask(key)
+        if bool(driver.lanas.fitted):
+            before = np.asarray(driver.lanas.node_count)
+            leaf = int(driver.lanas.sampler.leaf_of[row])
+            after = driver.tell()
+            changed = np.flatnonzero(np.asarray(after.inner.node_count) != before)
             assert changed[-1] == leaf + 7 and len(changed) == 4
-            state = after
         else:
-            state = strategy.tell(state, index, bench.metric[index], bench, params)
+            driver.tell()
 
 
 def test_empty_leaf_falls_back_to_the_first_nonempty_leaf():
-    bench = _linear_table()
     strategy = LaNAS(tree_height=3, num_selects=10, num_init=10)
-    state = strategy.init(jax.random.key(0), bench, 20, LaNASParams())
+    driver = TableDriver(strategy, _linear_table(), 20, jax.random.key(0))
     # UCB with Cp = 0 prefers leaf 0 (node 3), which has no unseen entry left.
-    state = state.replace(
+    inner = driver.lanas
+    inner = inner.replace(
         node_count=jnp.array([4.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0]),
         node_sum=jnp.array([2.0, 1.8, 0.2, 1.0, 0.8, 0.1, 0.1]),
-        leaf_unseen=jnp.array([0, 0, 5, 3]),
+        sampler=inner.sampler.replace(leaf_unseen=jnp.array([0, 0, 5, 3])),
         fitted=jnp.ones((), bool),
     )
+    state = driver.state.replace(inner=inner)
     params = LaNASParams(cp=0.0)
     assert int(strategy._select(jax.random.key(0), state, params)) == 2
     skip = LaNAS(tree_height=3, num_selects=10, num_init=10, empty_leaf="skip")

@@ -104,7 +104,7 @@ def test_never_evaluates_an_architecture_twice_in_an_open_domain(name, batch) ->
     history = scanned.sweep(strategy, tiny_evaluator(), jax.random.split(jax.random.key(0), 3),
                             60)
     for seed in range(3):
-        c = codes(jax.tree.map(lambda a: a[seed], history.archs))
+        c = codes(jax.tree.map(lambda a, s=seed: a[s], history.archs))
         assert len(set(c.tolist())) == 60, f"seed {seed} repeated an architecture"
 
 
@@ -118,7 +118,7 @@ def test_scanned_runner_equals_the_public_protocol_by_hand(name) -> None:
     for seed in range(2):
         by_hand, _ = looped(strategy, evaluator, keys[seed], 24)
         np.testing.assert_array_equal(codes(by_hand), codes(
-            jax.tree.map(lambda a: a[seed], swept.archs)))
+            jax.tree.map(lambda a, s=seed: a[s], swept.archs)))
 
 
 def test_a_batch_is_distinct_and_pending_architectures_are_not_proposed_again() -> None:

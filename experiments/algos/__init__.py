@@ -38,11 +38,13 @@ def register(
     strategy: ConfigFlags,
     params: ConfigFlags | None = None,
     check: Callable[[Any, Any], None] | None = None,
+    make: Callable[[Any], Any] | None = None,
 ) -> None:
     """Define the flags of ``strategy`` (and ``params``) and register the builder ``name``.
 
     ``check(strategy, params)`` raises ValueError for flag values the strategy itself would
-    only refuse late (inside a compiled search).
+    only refuse late (inside a compiled search). ``make(config)`` turns a flat config into
+    the strategy (LaNAS's flags name the parts it composes).
     """
     module = sys._getframe(1).f_globals.get("__name__", "__main__")
     module = sys.argv[0] if module == "__main__" else module  # where absl lists it
@@ -57,6 +59,8 @@ def register(
         if unknown:
             raise ValueError(f"{name}: {sorted(unknown)} are not fields of its config")
         s = strategy.parse(defaults={k: v for k, v in defaults.items() if k in own})
+        if make is not None:
+            s = make(s)
         p = (params.parse(defaults={k: v for k, v in defaults.items() if k not in own})
              if params is not None else s.default_params())
         if check is not None:

@@ -1,4 +1,5 @@
-"""Flags of LaNAS (seed 000, Sec. 3 and 4.2): one per field of ``LaNAS`` / ``LaNASParams``."""
+"""Flags of LaNAS (seed 000, Sec. 3 and 4.2): one per field of ``LaNASConfig`` / ``LaNASParams``
+(the flat config builds the composed ``LaNAS``)."""
 
 from experiments.algos import register
 from lanas_jax.config import ConfigFlags, FlagSpec
@@ -6,12 +7,12 @@ from lanas_jax.partition.lanas import (
     EMPTY_LEAF_RULES,
     LEAF_SAMPLERS,
     NODE_MODELS,
-    LaNAS,
     LaNASParams,
 )
+from lanas_jax.partition.lanas_config import LaNASConfig
 
 STRATEGY = ConfigFlags(
-    LaNAS,
+    LaNASConfig,
     "lanas_",
     rename={"tree_height": "lanas_height", "num_selects": "lanas_selects",
             "num_init": "lanas_init", "num_proposals": "lanas_proposals",
@@ -27,4 +28,4 @@ PARAMS = ConfigFlags(
     overrides={"cp": FlagSpec(help="LaNAS UCB exploration constant Cp."),
                "ridge": FlagSpec(help="LaNAS relative ridge strength.")},
 )
-register("lanas", STRATEGY, PARAMS)
+register("lanas", STRATEGY, PARAMS, make=LaNASConfig.build)

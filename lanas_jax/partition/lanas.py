@@ -198,7 +198,9 @@ class LaNAS(Strategy):
             feats = domain.features[jnp.maximum(archive.rows, 0)]
         else:
             feats = jax.vmap(domain.space.features)(archive.archs)
-        return feats, archive.values, jnp.arange(archive.capacity) < archive.count
+        mask = jnp.arange(archive.capacity) < archive.count
+        # Unused archive slots hold -inf: zero them, a masked fit must still see finite values.
+        return feats, jnp.where(mask, archive.values, 0.0), mask
 
     def _init(self, key, domain, budget, params) -> LaNASState:
         tree_key, sampler_key = jax.random.split(key)
