@@ -90,7 +90,7 @@ def main(argv):
                "summary": analysis.summarize(samples, _BUDGET.value),
                "samples_to_optimum": samples}
         if sampler != "tabular":
-            totals = np.asarray(state.counters).sum(0).tolist()
+            totals = np.asarray(state.inner.sampler.counters).sum(0).tolist()
             row["counters"] = dict(zip(COUNTERS, totals, strict=True))
             asks = _SEEDS.value * max(_BUDGET.value - strategy.num_init, 0)
             row["fallback_share"] = row["counters"]["fallback"] / max(asks, 1)

@@ -20,8 +20,8 @@ def test_sweep_with_state_returns_the_same_history_and_the_final_states():
     strategy = LaNAS(tree_height=3, num_selects=10, num_init=10)
     history, state = sweep_with_state(strategy, bench, keys, 60)
     np.testing.assert_array_equal(history.indices, sweep(strategy, bench, keys, 60).indices)
-    np.testing.assert_array_equal(np.asarray(state.count), [60, 60, 60])
-    assert np.asarray(state.seen).sum(1).tolist() == [60, 60, 60]
+    np.testing.assert_array_equal(np.asarray(state.archive.count), [60, 60, 60])
+    assert np.asarray(state.archive.seen).sum(1).tolist() == [60, 60, 60]
 
 
 def _run(*args):

@@ -3,6 +3,7 @@
 import jax
 import numpy as np
 import pytest
+from table_driver import TableDriver
 
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.benchmarks.base import from_arrays
@@ -10,6 +11,7 @@ from lanas_jax.partition.lanas import LaNAS
 from lanas_jax.partition.polytope import contains, leaf_polytope
 from lanas_jax.partition.samplers import COUNTERS
 from lanas_jax.partition.tree import route
+from lanas_jax.scanned import table_evaluator
 from lanas_jax.spaces import nb201
 from lanas_jax.spaces.discretise import nb201_codes, nb201_one_hot, nb201_ops, nb201_row_lookup
 
@@ -27,22 +29,21 @@ def bench():
 def _search(bench, key, strategy=STRATEGY, budget=BUDGET):
     """Ask/tell by hand, checking after every ask that the chain point it moved lies inside
     the leaf by ALL path constraints and is routed there."""
-    params = strategy.default_params()
     init_key, key = jax.random.split(key)
-    state = strategy.init(init_key, bench, budget, params)
-    indices, moved = [], 0
+    driver = TableDriver(strategy, bench, budget, init_key)
+    rows, moved = [], 0
     for k in jax.random.split(key, budget):
-        before = np.asarray(state.leaf_x)
-        index, state = strategy.ask(k, state, bench, params)
-        after = np.asarray(state.leaf_x)
+        before = np.asarray(driver.lanas.sampler.leaf_x)
+        rows.append(driver.ask(k))
+        lanas = driver.lanas
+        after = np.asarray(lanas.sampler.leaf_x)
         for leaf in np.flatnonzero(np.any(before != after, 1)):
-            poly = leaf_polytope(state.tree, int(leaf), HEIGHT)
-            assert bool(contains(poly, state.leaf_x[leaf]))
-            assert int(route(state.leaf_x[leaf][None], state.tree, HEIGHT)[0]) == leaf
+            poly = leaf_polytope(lanas.tree, int(leaf), HEIGHT)
+            assert bool(contains(poly, lanas.sampler.leaf_x[leaf]))
+            assert int(route(lanas.sampler.leaf_x[leaf][None], lanas.tree, HEIGHT)[0]) == leaf
             moved += 1
-        state = strategy.tell(state, index, bench.metric[index], bench, params)
-        indices.append(int(index))
-    return np.array(indices), state, moved
+        driver.tell()
+    return np.array(rows), driver.lanas.sampler, moved
 
 
 def test_continuous_mode_samples_the_leaf_polytope_and_never_repeats(bench):
@@ -84,11 +85,12 @@ def test_nb201_discretisation_round_trips_and_looks_up_the_right_row(bench):
 
 
 def test_continuous_mode_rejects_what_it_cannot_run(bench):
+    domain = table_evaluator(bench).domain
     with pytest.raises(ValueError, match="leaf_sampler"):
-        LaNAS(leaf_sampler="gibbs").validate(bench, 10)
+        LaNAS(leaf_sampler="gibbs")
     with pytest.raises(ValueError, match="num_proposals"):
-        LaNAS(leaf_sampler="hit_and_run", num_proposals=0).validate(bench, 10)
+        LaNAS(leaf_sampler="hit_and_run", num_proposals=0).validate(domain, 10)
     other = from_arrays(np.eye(4, dtype=np.float32), np.arange(4.0), name="other")
-    with pytest.raises(ValueError, match="NAS-Bench-201"):
-        LaNAS(leaf_sampler="hit_and_run").validate(other, 2)
-    LaNAS(leaf_sampler="nuts").validate(bench, 10)  # fine
+    with pytest.raises(ValueError, match="table with no named space has none"):
+        LaNAS(leaf_sampler="hit_and_run").validate(table_evaluator(other).domain, 2)
+    LaNAS(leaf_sampler="nuts").validate(domain, 10)  # fine

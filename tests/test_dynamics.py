@@ -209,7 +209,7 @@ def test_fig4_binary_end_to_end(table, tmp_path) -> None:
             assert len(stats["gap"]["median"]) == 3
             assert sum(stats["histograms"]["3"]["120"]) > 0  # leaf node 3 holds queries
     config = report["runs"][0]["config"]
-    assert config["tree_height"] == 3 and config["num_init"] == 10
+    assert config["partition"]["height"] == 3 and config["num_init"] == 10
     assert (tmp_path / "fig4.png").stat().st_size > 1000
     assert "KL" in proc.stdout and "gap" in proc.stdout
 

@@ -54,7 +54,7 @@ def test_writes_every_part(table, tmp_path):
 
     models = report["node_model"]["entries"]
     assert [e["node_model"] for e in models] == ["linear", "mlp"]
-    assert models[1]["config"]["mlp_steps"] == 20
+    assert models[1]["config"]["partition"]["steps"] == 20
     for e in models:
         assert len(e["best_so_far_median"]) == 200
 

@@ -1,13 +1,14 @@
 """LaNAS with the VAE leaf sampler (seed 000 Sec. 3.2 step 2; seed 002 Alg. 1 / Eq. 5)."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
+from table_driver import TableDriver, keys
 
 from lanas_jax.benchmarks.base import from_arrays
 from lanas_jax.partition.lanas import LaNAS, LaNASParams
 from lanas_jax.runner import run_search, seed_keys, sweep
+from lanas_jax.scanned import table_evaluator
 
 # A small VAE and a short schedule: the properties hold for any size.
 SMALL = dict(
@@ -26,28 +27,29 @@ def _table(seed=0):
 
 
 def test_queries_are_distinct_in_the_selected_leaf_and_the_vae_retrains_at_refits():
-    bench, budget = _table(), 120
-    strategy, params = LaNAS(**SMALL), LaNASParams()
-    state = strategy.init(jax.random.key(0), bench, budget, params)
+    budget = 120
+    driver = TableDriver(LaNAS(**SMALL), _table(), budget, jax.random.key(0), LaNASParams())
     queried, in_leaf_checks, retrained = [], 0, []
-    for t, key in enumerate(jax.random.split(jax.random.key(1), budget)):
-        before = jax.tree.leaves(state.vae.params)
-        index, state = strategy.ask(key, state, bench, params)
-        after = jax.tree.leaves(state.vae.params)
-        if any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
+    for t, key in enumerate(keys(1, budget)):
+        before = jax.tree.leaves(driver.lanas.sampler.params)
+        row = driver.ask(key)
+        vae = driver.lanas.sampler
+        if any(not np.array_equal(a, b)
+               for a, b in zip(before, jax.tree.leaves(vae.params), strict=True)):
             retrained.append(t)
-        leaf = int(state.vae.leaf)
-        assert bool(state.fitted) == (t >= 8) and (leaf >= 0) == (t >= 8)
-        if leaf >= 0 and int(state.leaf_unseen[leaf]) > 0:
-            assert int(state.leaf_of[index]) == leaf
+        leaf = int(vae.leaf)
+        assert bool(driver.lanas.fitted) == (t >= 8) and (leaf >= 0) == (t >= 8)
+        if leaf >= 0 and int(vae.rows.leaf_unseen[leaf]) > 0:
+            assert int(vae.rows.leaf_of[row]) == leaf
             in_leaf_checks += 1
-        queried.append(int(index))
-        state = strategy.tell(state, index, bench.metric[index], bench, params)
+        queried.append(row)
+        driver.tell()
+    vae = driver.lanas.sampler
     assert len(set(queried)) == budget
     assert retrained == list(range(8, budget, 8))  # LaNAS's refits: num_init, every num_selects
     assert in_leaf_checks == budget - 8
-    assert int(state.vae.draws) == budget - 8
-    assert 0 <= int(state.vae.fallbacks) <= int(state.vae.draws)
+    assert int(vae.draws) == budget - 8
+    assert 0 <= int(vae.fallbacks) <= int(vae.draws)
 
 
 def test_vmapped_equals_per_seed_and_same_key_same_result():
@@ -68,15 +70,15 @@ def test_vmapped_equals_per_seed_and_same_key_same_result():
 def test_non_onehot_features_are_rejected_clearly():
     rng = np.random.default_rng(0)
     bench = from_arrays(rng.normal(size=(64, 16)), rng.uniform(size=64), name="dense")
-    with pytest.raises(ValueError, match="one-hot slots.*dense"):
-        LaNAS(**SMALL).validate(bench, 10)
+    with pytest.raises(ValueError, match="one-hot slots; dense"):
+        LaNAS(**SMALL).validate(table_evaluator(bench).domain, 10)
     with pytest.raises(ValueError, match="vae_tries"):
-        LaNAS(**{**SMALL, "vae_tries": 0}).validate(_table(), 10)
+        LaNAS(**{**SMALL, "vae_tries": 0}).validate(table_evaluator(_table()).domain, 10)
     with pytest.raises(ValueError, match="leaf_sampler"):
-        LaNAS(leaf_sampler="vea").validate(_table(), 10)
+        LaNAS(leaf_sampler="vea")
 
 
-def test_tabular_state_has_no_vae():
-    state = LaNAS().init(jax.random.key(0), _table(), 10, LaNASParams())
-    assert state.vae is None
-    assert isinstance(state.seen, jnp.ndarray)
+def test_tabular_sampler_state_has_no_vae():
+    driver = TableDriver(LaNAS(), _table(), 10, jax.random.key(0), LaNASParams())
+    assert not hasattr(driver.lanas.sampler, "params")
+    assert driver.lanas.sampler.leaf_of.shape == (256,)

@@ -80,6 +80,30 @@ def sampler_from_flat(leaf_sampler: str = "tabular", **kw):
     return PolytopeSampler(leaf_sampler, **{k: v for k, v in kw.items() if k in _POLY_KEYS})
 
 
+def flat_of_partition(partition) -> dict:
+    """The flat keywords that build ``partition`` (the standard ones only)."""
+    if type(partition) is LinearTree:
+        return {"tree_height": partition.height, "node_model": "linear"}
+    if type(partition) is MLPTree:
+        return {"tree_height": partition.height, "node_model": "mlp",
+                "mlp_hidden": partition.hidden, "mlp_steps": partition.steps,
+                "mlp_learning_rate": partition.learning_rate}
+    raise TypeError(f"a {type(partition).__name__} partition has no flat keywords")
+
+
+def flat_of_sampler(sampler) -> dict:
+    """The flat keywords that build ``sampler``."""
+    if isinstance(sampler, UniformRow):
+        return {"leaf_sampler": "tabular"}
+    if isinstance(sampler, PolytopeSampler):
+        out = dataclasses.asdict(sampler)
+        return {"leaf_sampler": out.pop("method"), **out}
+    if isinstance(sampler, VAESampler):
+        return {"leaf_sampler": "vae",
+                **{f"vae_{k}": v for k, v in dataclasses.asdict(sampler).items()}}
+    raise TypeError(f"a {type(sampler).__name__} sampler has no flat keywords")
+
+
 @struct.dataclass
 class LaNASState:
     tree: Any  # the partition's fitted state (a Tree, an MLPTree)
@@ -118,16 +142,16 @@ class LaNAS(Strategy):
         unknown = set(flat) - FLAT_KEYS
         if unknown:
             raise TypeError(f"LaNAS got unknown keywords {sorted(unknown)}")
+        part_kw = {k: v for k, v in flat.items() if k in _PARTITION_KEYS}
+        samp_kw = {k: v for k, v in flat.items() if k not in _PARTITION_KEYS}
         if partition is None:
-            partition = partition_from_flat(**{k: v for k, v in flat.items()
-                                               if k in _PARTITION_KEYS})
-        elif set(flat) & _PARTITION_KEYS:
-            raise TypeError("give either a partition or its flat keywords, not both")
+            partition = partition_from_flat(**part_kw)
+        elif part_kw:  # e.g. dataclasses.replace(lanas, tree_height=7)
+            partition = partition_from_flat(**{**flat_of_partition(partition), **part_kw})
         if sampler is None:
-            sampler = sampler_from_flat(**{k: v for k, v in flat.items()
-                                           if k not in _PARTITION_KEYS})
-        elif set(flat) - _PARTITION_KEYS:
-            raise TypeError("give either a sampler or its flat keywords, not both")
+            sampler = sampler_from_flat(**samp_kw)
+        elif samp_kw:
+            sampler = sampler_from_flat(**{**flat_of_sampler(sampler), **samp_kw})
         for name, value in (("partition", partition), ("sampler", sampler),
                             ("num_init", num_init), ("num_selects", num_selects),
                             ("empty_leaf", empty_leaf), ("batch_size", batch_size),

@@ -87,7 +87,7 @@ class VAESampler:
         except ValueError as e:
             raise ValueError(
                 "leaf_sampler='vae' needs a tabular benchmark whose features are one-hot "
-                f"slots; {e}") from e
+                f"slots; {getattr(domain.space, 'table', domain.space.name)}: {e}") from e
 
     def init(self, key, lanas, domain) -> LeafVAEState:
         row_key, vae_key = jax.random.split(key)
