@@ -59,6 +59,7 @@ from lanas_jax import analysis
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.config import config_dict
 from lanas_jax.partition.lanas import NODE_MODELS
+from lanas_jax.partition.lanas_config import LaNASConfig
 from lanas_jax.runner import check_budget, seed_keys
 from lanas_jax.study import sweep_report
 
@@ -146,20 +147,20 @@ def config_of(strategy, params) -> dict:
     return {**config_dict(strategy), **config_dict(params)}
 
 
-def settings(base, cfg: dict) -> dict[str, list[tuple[str, dict, object]]]:
+def settings(base: LaNASConfig, cfg: dict) -> dict[str, list[tuple[str, dict, object]]]:
     """Every LaNAS the requested parts run, per part: (label, what varies, strategy)."""
     out = {}
     if "grid" in cfg["parts"]:
         out["grid"] = [(f"height {h}, #selects {s}", {"height": h, "selects": s},
-                        dataclasses.replace(base, tree_height=h, num_selects=s))
+                        dataclasses.replace(base, tree_height=h, num_selects=s).build())
                        for h in cfg["heights"] for s in cfg["selects"]]
     if "node_model" in cfg["parts"]:
         out["node_model"] = [(f"node model {m}", {"node_model": m},
-                              dataclasses.replace(base, node_model=m))
+                              dataclasses.replace(base, node_model=m).build())
                              for m in cfg["node_models"]]
     if "init" in cfg["parts"]:
         out["init"] = [(f"{i} initial samples", {"num_init": i},
-                        dataclasses.replace(base, num_init=i)) for i in cfg["inits"]]
+                        dataclasses.replace(base, num_init=i).build()) for i in cfg["inits"]]
     return out
 
 
@@ -348,7 +349,7 @@ def main(argv):
     cfg = check_flags(bench)
     budget = cfg["budget"]
     try:
-        base, params = algos.build("lanas")
+        base, params = algos.build("lanas", flat=True)
     except ValueError as e:
         raise app.UsageError(f"--lanas_*: {e}") from e
     plan = settings(base, cfg)
@@ -357,7 +358,7 @@ def main(argv):
     os.makedirs(out_dir, exist_ok=True)
     report = {"benchmark": bench.name, "size": bench.size, "budget": budget,
               "seeds": _SEEDS.value, "seed": _SEED.value, "optimum": bench.optimum,
-              "parts": cfg["parts"], "lanas": config_of(base, params)}
+              "parts": cfg["parts"], "lanas": config_of(base.build(), params)}
     title = f"{bench.name}, {_SEEDS.value} seeds, budget {budget}"
     if "grid" in cfg["parts"]:
         grid = run_grid(plan["grid"], params, bench, budget, cfg["heights"], cfg["selects"])

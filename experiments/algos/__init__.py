@@ -52,14 +52,14 @@ def register(
     if params is not None:
         params.define(module_name=module)
 
-    def build(defaults: Mapping[str, Any]) -> tuple[Any, Any]:
+    def build(defaults: Mapping[str, Any], flat: bool = False) -> tuple[Any, Any]:
         own = {f.name for f in dataclasses.fields(strategy.cls)}
         unknown = set(defaults) - own - (
             {f.name for f in dataclasses.fields(params.cls)} if params else set())
         if unknown:
             raise ValueError(f"{name}: {sorted(unknown)} are not fields of its config")
         s = strategy.parse(defaults={k: v for k, v in defaults.items() if k in own})
-        if make is not None:
+        if make is not None and not flat:
             s = make(s)
         p = (params.parse(defaults={k: v for k, v in defaults.items() if k not in own})
              if params is not None else s.default_params())
@@ -75,11 +75,14 @@ def names() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def build(name: str, defaults: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
+def build(name: str, defaults: Mapping[str, Any] | None = None,
+          flat: bool = False) -> tuple[Any, Any]:
     """The strategy ``name`` and its params, configured from the parsed flags.
 
     ``defaults`` (field name -> value, of the strategy or of its params) replaces the flag
-    defaults of this one binary for flags not given on the command line.
+    defaults of this one binary for flags not given on the command line. ``flat`` returns a
+    strategy's flat config (one field per flag) instead of building it (LaNAS: a
+    ``LaNASConfig``, whose ``build()`` composes the strategy), for binaries that vary fields.
 
     Raises:
       ValueError: for an unknown name (the message lists the known ones) or flag values the
@@ -87,7 +90,7 @@ def build(name: str, defaults: Mapping[str, Any] | None = None) -> tuple[Any, An
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown strategy {name!r}; known: {', '.join(names())}")
-    return _BUILDERS[name](defaults or {})
+    return _BUILDERS[name](defaults or {}, flat)
 
 
 for _module in _MODULES:
