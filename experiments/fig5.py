@@ -58,7 +58,8 @@ def strategy_for(name: str, bench):
 
 def run(name: str, bench, budget: int) -> dict:
     strategy, params = strategy_for(name, bench)
-    rep = sweep_report(strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params)
+    rep = sweep_report(strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params,
+                       progress=True)
     metric = rep.pop("metric")
     del rep["history"]
     return {"algo": name, **rep, "best_so_far": analysis.best_so_far(metric)}

@@ -71,7 +71,8 @@ def build_strategy(name: str):
 
 def run_algo(name: str, bench, budget: int) -> dict:
     strategy, params = build_strategy(name)
-    rep = sweep_report(strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params)
+    rep = sweep_report(strategy, bench, seed_keys(_SEED.value, _SEEDS.value), budget, params,
+                       progress=True)
     metric = rep["metric"]
     best = analysis.best_so_far(metric)
     test = analysis.incumbent_test(metric, np.asarray(rep["history"].test_metric))

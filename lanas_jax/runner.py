@@ -116,8 +116,9 @@ def sweep(strategy, bench: Benchmark, keys: jax.Array, budget: int, params: Any 
     """``run_search`` for every key in ``keys`` as one compiled, vmapped call.
 
     Row ``i`` of the result equals ``run_search(strategy, bench, keys[i], budget, params)``.
-    ``progress`` (architecture-protocol strategies): a host function called every round with
-    ``(queries done, [seeds] best value so far)``; it changes no result.
+    ``progress`` (architecture-protocol strategies): a
+    :class:`~lanas_jax.progress.ProgressReporter` (or any object with ``update(done, best)``),
+    fed once per round from inside the compiled scan; it changes no result.
     """
     history, _, _ = timed_sweep(strategy, bench, keys, budget, params, progress)
     return history

@@ -10,9 +10,9 @@ hand-written loop over the public ``init / ask / tell`` derives them, so the two
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -68,7 +68,20 @@ def table_evaluator(bench) -> TableEvaluator:
     return hit[1]
 
 
-def _run(strategy, budget: int, progress: Callable | None, with_state: bool,
+class _Progress:
+    """The reporter of the sweep running now: the compiled function calls :func:`_emit`, a
+    fixed module function, so one compilation serves every reporter."""
+
+    reporter = None
+
+
+def _emit(done, best) -> None:
+    reporter = _Progress.reporter
+    if reporter is not None:
+        reporter.update(int(done), np.asarray(best))
+
+
+def _run(strategy, budget: int, progress: bool, with_state: bool,
          keys: jax.Array, evaluator, params):
     domain = evaluator.domain
     num_asks = budget // strategy.batch_size
@@ -103,9 +116,9 @@ def _run(strategy, budget: int, progress: Callable | None, with_state: bool,
             if seg.asks > 1:
                 carry, rest = jax.lax.scan(lambda c, k: step(c, k, False), carry, ks[1:])
                 first = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), first, rest)
-            if progress is not None:
+            if progress:
                 done = (start + (r + 1) * seg.asks) * strategy.batch_size
-                jax.debug.callback(progress, done, carry[1])
+                jax.debug.callback(_emit, done, carry[1])
             return carry, first
 
         carry, out = jax.lax.scan(round_fn, carry, (seg_keys, jnp.arange(seg.rounds)))
@@ -127,19 +140,33 @@ def _jitted(strategy, budget: int, progress, with_state: bool):
 
 
 def sweep(strategy, evaluator, keys: jax.Array, budget: int, params: Any = None,
-          progress: Callable | None = None, with_state: bool = False):
+          progress=None, with_state: bool = False):
     """Histories ``[len(keys), budget]`` of one search per key, in one compiled call (and the
-    final states with ``with_state``)."""
+    final states with ``with_state``). ``progress``: an object with ``update(done, best)``
+    (e.g. :class:`~lanas_jax.progress.ProgressReporter`), called once per round from inside
+    the compiled scan; it reads values only, so results are the same with it or without."""
     check_budget(strategy, evaluator, budget)
     params = strategy.default_params() if params is None else params
-    return _jitted(strategy, int(budget), progress, with_state)(keys, evaluator, params)
+    fn = _jitted(strategy, int(budget), progress is not None, with_state)
+    with _reporting(progress):
+        return jax.block_until_ready(fn(keys, evaluator, params))
 
 
-def timed(strategy, evaluator, keys, budget: int, params: Any, progress: Callable | None = None):
+def timed(strategy, evaluator, keys, budget: int, params: Any, progress=None):
     """:func:`sweep` with its (compile seconds, run seconds) measured apart."""
-    fn = _jitted(strategy, int(budget), progress, False)
+    fn = _jitted(strategy, int(budget), progress is not None, False)
     t0 = time.perf_counter()
     compiled = fn.lower(keys, evaluator, params).compile()
     t1 = time.perf_counter()
-    history = jax.block_until_ready(compiled(keys, evaluator, params))
+    with _reporting(progress):
+        history = jax.block_until_ready(compiled(keys, evaluator, params))
     return history, t1 - t0, time.perf_counter() - t1
+
+
+@contextlib.contextmanager
+def _reporting(progress):
+    _Progress.reporter = progress
+    try:
+        yield
+    finally:
+        _Progress.reporter = None

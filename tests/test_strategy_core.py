@@ -218,3 +218,24 @@ def test_select_picks_whole_architectures() -> None:
     a, b = TinyArch(jnp.array([1, 2, 3])), TinyArch(jnp.array([0, 0, 0]))
     np.testing.assert_array_equal(np.asarray(select(jnp.bool_(True), a, b).x), [1, 2, 3])
     np.testing.assert_array_equal(np.asarray(select(jnp.bool_(False), a, b).x), [0, 0, 0])
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def update(self, done, best):
+        self.calls.append((done, np.asarray(best).copy()))
+
+
+def test_progress_sees_every_round_and_changes_no_result() -> None:
+    evaluator = tiny_evaluator()
+    keys = jax.random.split(jax.random.key(9), 3)
+    quiet = scanned.sweep(EveryFive(), evaluator, keys, 23)
+    recorder = Recorder()
+    loud = scanned.sweep(EveryFive(), evaluator, keys, 23, progress=recorder)
+    np.testing.assert_array_equal(codes(quiet.archs), codes(loud.archs))
+    np.testing.assert_array_equal(np.asarray(quiet.value), np.asarray(loud.value))
+    assert [d for d, _ in recorder.calls] == [3, 8, 13, 18, 23]  # once per round
+    done, best = recorder.calls[-1]
+    np.testing.assert_allclose(best, np.asarray(loud.value).max(1))
