@@ -91,6 +91,6 @@ def test_continuous_mode_rejects_what_it_cannot_run(bench):
     with pytest.raises(ValueError, match="num_proposals"):
         LaNAS(leaf_sampler="hit_and_run", num_proposals=0).validate(domain, 10)
     other = from_arrays(np.eye(4, dtype=np.float32), np.arange(4.0), name="other")
-    with pytest.raises(ValueError, match="table with no named space has none"):
+    with pytest.raises(ValueError, match="names no space, so it has no relaxation"):
         LaNAS(leaf_sampler="hit_and_run").validate(table_evaluator(other).domain, 2)
     LaNAS(leaf_sampler="nuts").validate(domain, 10)  # fine

@@ -213,15 +213,26 @@ class LaNAS(Strategy):
         return tuple(segments)
 
     def feature_dim(self, domain) -> int:
+        """Width of the encoding the partition regresses on (see :meth:`encode`)."""
+        if self.sampler.relaxed:
+            return domain.space.relax_dim
         return int(domain.features.shape[1]) if domain.is_pool else domain.space.feature_dim
 
+    def encode(self, domain, arch) -> jax.Array:
+        """The encoding of one architecture the partition regresses on: the space's relaxation
+        for a sampler that draws points of it (Sec. 4.3: the polytope lives in the relaxed
+        box), else the domain's features (a table's own encoding)."""
+        if self.sampler.relaxed:
+            return domain.space.relax(arch)
+        return domain.feature(arch)
+
     def evaluated(self, state, domain):
-        """``(features [capacity, D], values, mask)`` of the evaluated architectures."""
+        """``(encodings [capacity, D], values, mask)`` of the evaluated architectures."""
         archive = state.archive
-        if domain.is_pool:
+        if domain.is_pool and not self.sampler.relaxed:
             feats = domain.features[jnp.maximum(archive.rows, 0)]
         else:
-            feats = jax.vmap(domain.space.features)(archive.archs)
+            feats = jax.vmap(lambda a: self.encode(domain, a))(archive.archs)
         mask = jnp.arange(archive.capacity) < archive.count
         # Unused archive slots hold -inf: zero them, a masked fit must still see finite values.
         return feats, jnp.where(mask, archive.values, 0.0), mask
@@ -287,7 +298,7 @@ class LaNAS(Strategy):
         def one(inner, item):
             arch, value = item
             row = domain.row(arch)[0] if domain.is_pool else jnp.zeros((), jnp.int32)
-            leaf = self.partition.route(inner.tree, domain.feature(arch)[None])[0]
+            leaf = self.partition.route(inner.tree, self.encode(domain, arch)[None])[0]
             count, total = backpropagate(inner.node_count, inner.node_sum, leaf, value, h)
             return inner.replace(
                 node_count=jnp.where(inner.fitted, count, inner.node_count),

@@ -60,6 +60,7 @@ class VAESampler:
     hidden: int = 32
     latent: int = 8
     name = "vae"
+    relaxed = False
 
     def train_config(self) -> TrainConfig:
         """The VAE's Alg. 1 settings."""

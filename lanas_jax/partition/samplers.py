@@ -34,6 +34,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from lanas_jax import archive as archive_lib
+from lanas_jax.domain import RowSpace
 from lanas_jax.partition.hit_and_run import hit_and_run
 from lanas_jax.partition.nuts import nuts
 from lanas_jax.partition.polytope import OK, chebyshev_centre, depth, interior_point
@@ -56,6 +57,7 @@ class UniformRow:
     at every refit, so a leaf's draws between two refits sample it without replacement."""
 
     name = "tabular"
+    relaxed = False
 
     def validate(self, lanas, domain) -> None:
         if not domain.is_pool:
@@ -114,6 +116,7 @@ class PolytopeSampler:
     nuts_warmup: int = 20
     nuts_depth: int = 5
     require_in_leaf: bool = True
+    relaxed = True  # LaNAS fits its partition on the space's relaxation (the polytope's box)
 
     @property
     def name(self) -> str:
@@ -130,13 +133,11 @@ class PolytopeSampler:
             raise ValueError(
                 f"leaf_sampler={self.method!r} samples the leaf's polytope, and a leaf cut out "
                 "by MLP boundaries is not a polytope: use node_model='linear'")
-        space = domain.space
-        dim = lanas.feature_dim(domain)
-        if space.relax_dim != dim:
+        if isinstance(domain.space, RowSpace):
             raise ValueError(
-                f"continuous LaNAS samples the leaf polytope in the {dim}-d features and "
-                f"discretises through the space; the {space.name} space's relaxation is "
-                f"{space.relax_dim}-d, so it cannot (a table with no named space has none)")
+                f"leaf_sampler={self.method!r} samples a leaf's polytope in the space's relaxed "
+                f"encoding and discretises through the space; the table "
+                f"{domain.space.table!r} names no space, so it has no relaxation")
 
     def init(self, key, lanas, domain) -> PolytopeState:
         d = lanas.feature_dim(domain)
@@ -173,7 +174,7 @@ class PolytopeSampler:
         samples, end, usable = self._chain(key, lanas, state, leaf, domain)
         archs = jax.vmap(domain.space.discretise)(samples)
         new = jax.vmap(lambda a: archive_lib.is_new(state.archive, domain, a))(archs)
-        feats = jax.vmap(domain.feature)(archs)
+        feats = jax.vmap(lambda a: lanas.encode(domain, a))(archs)
         routed = lanas.partition.route(state.inner.tree, feats) == leaf
         good = new & routed if self.require_in_leaf else new
         first_good, first_new = jnp.argmax(good), jnp.argmax(new)
