@@ -1,13 +1,11 @@
 """ConvNet tables: the builder binary, shard merging and the embedded convnet1364_digits."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from absl import flags
 
 from experiments import build_convnet_table as builder
 from lanas_jax.benchmarks import EMBEDDED, list_benchmarks, load_benchmark
@@ -18,12 +16,16 @@ from lanas_jax.spaces import convnet as space
 
 def test_builder_tiny_run_writes_a_loadable_table(tmp_path):
     out = tmp_path / "tiny.npz"
-    cmd = [sys.executable, "-m", "experiments.build_convnet_table", "--limit=4", "--epochs=1",
-           "--pool=2", "--train_subset=32", "--batch_size=16", "--n_val=40", "--n_test=40",
-           "--seeds=2", "--max_group=3", f"--output={out}"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, "JAX_PLATFORMS": "cpu"})
-    assert res.returncode == 0, res.stderr[-2000:]
+    # In this process: the builder is imported here anyway, and the only binary imported into
+    # the pytest process (see binary_driver for the flag clash that keeps the others out).
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["build_convnet_table", "--limit=4", "--epochs=1", "--pool=2",
+                 "--train_subset=32", "--batch_size=16", "--n_val=40", "--n_test=40",
+                 "--seeds=2", "--max_group=3", f"--output={out}"])
+    try:
+        builder.main(["build_convnet_table"])
+    finally:
+        flags.FLAGS.unparse_flags()
     z = dict(np.load(out, allow_pickle=False))
     assert z["val_acc"].shape == (4, 2)
     np.testing.assert_allclose(z["metric"], z["val_acc"].mean(1))

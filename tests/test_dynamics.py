@@ -6,19 +6,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from binary_driver import run_calls
 from search_checks import linear_bench
 
 from lanas_jax import dynamics
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.runner import seed_keys, sweep
 from lanas_jax.strategies.mcts import actions_of, node_ids, radices
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from lanas_jax.strategies.random_search import RandomSearch
 
 
 def test_kl_is_zero_for_identical_histograms_and_positive_otherwise() -> None:
@@ -174,14 +172,6 @@ def test_children_spread_of_the_convnet_action_spaces() -> None:
     assert spread["convnet_sequential"][3]["children"] == 8  # 4 layer-1 nets x (stop, go on)
 
 
-def _run(module, *args):
-    # The binaries' orchestration is under test, not XLA's optimiser: cheaper compiles.
-    xla = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
-    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", XLA_FLAGS=xla)
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-
-
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     bench = linear_bench()
@@ -190,58 +180,99 @@ def table(tmp_path_factory):
     return path
 
 
-def test_fig4_binary_end_to_end(table, tmp_path) -> None:
-    proc = _run("experiments.fig4", f"--benchmark={table}", "--seeds=2", "--budget=120",
-                "--checkpoints=20,60,120", "--bins=10", "--lanas_init=10",
-                "--lanas_selects=10", "--lanas_height=3", f"--output_dir={tmp_path}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads((tmp_path / "fig4.json").read_text())
+FIG4_BAD = [("--checkpoints=20,500", "--checkpoints [500] larger than --budget=100"),
+            ("--budget=100000", "--budget=100000 is larger than toy (256 entries)")]
+
+
+@pytest.fixture(scope="module")
+def fig4_calls(table, tmp_path_factory):
+    """(output dir, driver results): the end-to-end run, then each bad flag, one interpreter.
+    The binary's orchestration is under test, not XLA's optimiser: cheaper compiles."""
+    tmp = tmp_path_factory.mktemp("fig4")
+    bad = [f"--benchmark={table}", "--seeds=2", "--budget=100", f"--output_dir={tmp / 'bad'}"]
+    runs = [[f"--benchmark={table}", "--seeds=2", "--budget=120", "--checkpoints=20,60,120",
+             "--bins=10", "--lanas_init=10", "--lanas_selects=10", "--lanas_height=3",
+             f"--output_dir={tmp / 'out'}"],
+            *[[*bad, flag] for flag, _ in FIG4_BAD]]
+    return tmp, run_calls("experiments.fig4", runs, tmp, fast_compile=True)
+
+
+def test_fig4_binary_end_to_end(table, fig4_calls) -> None:
+    tmp, results = fig4_calls
+    assert results[0]["error"] is None, results[0]
+    out = tmp / "out"
+    report = json.loads((out / "fig4.json").read_text())
     assert report["checkpoints"] == [20, 60, 120] and report["seeds"] == 2
     assert report["reference"]["leaf_nodes"] == [3, 4, 5, 6]
-    assert sum(report["reference"]["entries"]) == 256
     assert report["hist_nodes"] == [3, 4, 5, 6] and report["hist_checkpoints"] == [20, 60, 120]
     assert [r["algo"] for r in report["runs"]] == ["lanas", "random"]
     assert report["partitions"] == ["reference", "search"]
+    # The numbers are the library's on the same table and seeds: the reference tree's leaf
+    # sizes, and random search's KL and gap per checkpoint (random search's queries do not
+    # depend on XLA's optimisation level). Catches a wrong tree height or ridge, checkpoints
+    # off by one, seeds derived differently, KL and gap swapped or averaged over the wrong axis.
+    bench = linear_bench()
+    metric = np.asarray(bench.metric)
+    part = dynamics.reference_partition(bench.features, metric, height=3)
+    _, counts = dynamics.leaf_means(part.leaf_of, metric, part.num_leaves)
+    assert report["reference"]["entries"] == counts.tolist()
+    indices = np.asarray(sweep(RandomSearch(), bench, seed_keys(0, 2), 120).indices)
+    dyn = dynamics.search_dynamics(part, metric, indices, [20, 60, 120],
+                                   dynamics.histogram_edges(metric, 10))
+    random_ref = report["runs"][1]["partitions"]["reference"]
+    np.testing.assert_allclose(random_ref["kl"]["median"], np.median(dyn["kl"], 1), rtol=1e-6)
+    np.testing.assert_allclose(random_ref["gap"]["mean"], np.mean(dyn["gap"], 1), rtol=1e-6)
     for run in report["runs"]:
         for mode in ("reference", "search"):
             stats = run["partitions"][mode]
-            assert len(stats["kl"]["median"]) == 3 and min(stats["kl"]["mean"]) >= 0
-            assert len(stats["gap"]["median"]) == 3
+            assert len(stats["kl"]["median"]) == 3 and len(stats["gap"]["median"]) == 3
+            # Queries per leaf, averaged over seeds, add up to the checkpoint.
+            np.testing.assert_allclose(np.sum(stats["leaf_queries_mean"], 1), [20, 60, 120])
             assert sum(stats["histograms"]["3"]["120"]) > 0  # leaf node 3 holds queries
     config = report["runs"][0]["config"]
     assert config["partition"]["height"] == 3 and config["num_init"] == 10
-    assert (tmp_path / "fig4.png").stat().st_size > 1000
-    assert "KL" in proc.stdout and "gap" in proc.stdout
+    assert (out / "fig4.png").stat().st_size > 1000
+    assert "KL" in results[0]["stdout"] and "gap" in results[0]["stdout"]
 
 
-def test_sec2_binary_end_to_end(tmp_path) -> None:
-    proc = _run("experiments.sec2", "--seeds=2", "--budget=50", "--references=random",
-                "--ref_height=3", f"--output_dir={tmp_path}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads((tmp_path / "sec2.json").read_text())
+@pytest.mark.parametrize("case", range(len(FIG4_BAD)))
+def test_fig4_bad_flags_fail_with_a_clear_message(fig4_calls, case) -> None:
+    tmp, results = fig4_calls
+    error = results[1 + case]["error"]
+    assert error is not None and FIG4_BAD[case][1] in error, (FIG4_BAD[case], error)
+    assert not (tmp / "bad" / "fig4.json").exists()
+
+
+def test_sec2_binary_end_to_end_and_refusal(tmp_path) -> None:
+    out = tmp_path / "out"
+    results = run_calls("experiments.sec2", [
+        ["--seeds=2", "--budget=50", "--references=random", "--ref_height=3",
+         f"--output_dir={out}"],
+        ["--seeds=2", "--budget=100", "--benchmark=nb201_cifar10",
+         f"--output_dir={tmp_path / 'bad'}"]], tmp_path, fast_compile=True)
+    assert results[0]["error"] is None, results[0]
+    report = json.loads((out / "sec2.json").read_text())
     assert set(report["spread"]) == {"sequential", "global", "lanas_h3"}
     assert len(report["spread"]["sequential"]["depths"]) == 15
     assert len(report["spread"]["global"]["depths"]) == 11
     assert len(report["spread"]["lanas_h3"]["depths"]) == 2
     assert sum(report["lanas_reference"]["leaf_entries"]) == 1364
+    # The global space's first action sets the depth: its root spread is the std of the
+    # five per-depth mean metrics (a known answer; catches the two spaces swapped).
+    bench = load_benchmark("convnet1364_digits")
+    metric = np.asarray(bench.metric, np.float64)
+    depth = np.asarray(bench.features)[:, 0::3].sum(1)
+    per_depth = np.array([metric[depth == d].mean() for d in range(1, 6)])
+    assert report["spread"]["global"]["depths"][0]["mean_std"] == pytest.approx(
+        per_depth.std(), rel=1e-6)
     assert [e["algo"] for e in report["search"]] == ["mcts_sequential", "mcts_global", "random"]
     for e in report["search"]:
         assert len(e["best_so_far_median"]) == 50 and len(e["samples_to_optimum"]) == 2
-    assert (tmp_path / "curves.png").stat().st_size > 1000
-    assert (tmp_path / "spread.png").stat().st_size > 1000
-
-
-@pytest.mark.parametrize(
-    "module, flag, message",
-    [("experiments.fig4", "--checkpoints=20,500", "--checkpoints [500] larger than --budget=100"),
-     ("experiments.fig4", "--budget=100000", "--budget=100000 is larger than toy (256 entries)"),
-     ("experiments.sec2", "--benchmark=nb201_cifar10", "needs a ConvNet table")],
-)
-def test_bad_flags_fail_with_a_clear_message(table, tmp_path, module, flag, message) -> None:
-    args = ["--seeds=2", "--budget=100", f"--output_dir={tmp_path}"]
-    if module.endswith("fig4"):
-        args.append(f"--benchmark={table}")
-    proc = _run(module, *args, flag)
-    assert proc.returncode != 0
-    assert message in proc.stderr + proc.stdout
-    assert not (tmp_path / "fig4.json").exists() and not (tmp_path / "sec2.json").exists()
+    # Random search's curve is the library's on the same seeds.
+    rs = np.asarray(sweep(RandomSearch(), bench, seed_keys(0, 2), 50).metric)
+    np.testing.assert_allclose(report["search"][2]["best_so_far_median"],
+                               np.median(np.maximum.accumulate(rs, 1), 0), atol=2e-6)
+    assert (out / "curves.png").stat().st_size > 1000
+    assert (out / "spread.png").stat().st_size > 1000
+    assert results[1]["error"] is not None and "needs a ConvNet table" in results[1]["error"]
+    assert not (tmp_path / "bad" / "sec2.json").exists()

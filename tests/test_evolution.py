@@ -51,12 +51,24 @@ def samples_to_optimum(metric: np.ndarray, optimum: float) -> np.ndarray:
     return np.where(hit.any(-1), hit.argmax(-1) + 1, metric.shape[-1] + 1)
 
 
-def test_registered_under_its_name() -> None:
-    strategy = strategies.make("evolution", population_size=7, tournament_size=3)
-    assert isinstance(strategy, RegularizedEvolution)
-    assert (strategy.population_size, strategy.tournament_size) == (7, 3)
-    assert RegularizedEvolution().population_size == 50
-    assert RegularizedEvolution().tournament_size == 10
+def test_registered_under_its_name_with_its_settings_reaching_the_search(
+        bench: Benchmark) -> None:
+    """``make`` forwards its keyword arguments and the defaults are population 50, tournament
+    10 (Real et al.'s NAS-Bench setting as NAS-Bench-201 runs it): the searches themselves are
+    compared, so a dropped keyword or a changed default changes the queried entries."""
+    # The shapes and the (20, 5) search of the test below: one compile shared.
+    keys, budget = seed_keys(7, 3), 120
+
+    def indices(strategy):
+        return np.asarray(sweep(strategy, bench, keys, budget).indices)
+
+    made = strategies.make("evolution", population_size=20, tournament_size=5)
+    assert isinstance(made, RegularizedEvolution)
+    small = indices(RegularizedEvolution(20, 5))
+    np.testing.assert_array_equal(indices(made), small)
+    default = indices(strategies.make("evolution"))
+    np.testing.assert_array_equal(default, indices(RegularizedEvolution(50, 10)))
+    assert not np.array_equal(default, small)
 
 
 def test_initial_population_is_distinct_and_random(bench: Benchmark) -> None:

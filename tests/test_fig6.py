@@ -1,22 +1,10 @@
 """The Fig. 6 ablation binary end to end on a small table, and its refusals of bad flags."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _run(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.fig6", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
+from binary_driver import run_calls, run_module
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +18,27 @@ def table(tmp_path_factory):
     return path
 
 
-def test_writes_every_part(table, tmp_path):
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def calls(table, tmp_path_factory):
+    """(output dir, driver results): the run of every part, then each bad flag set, in one
+    interpreter (absl flags re-parsed between calls): one JAX start-up, and cheap compiles
+    (the binary's orchestration is under test, not XLA's optimiser)."""
+    tmp = tmp_path_factory.mktemp("fig6")
     # --lanas_* make the node-model study's linear LaNAS a grid cell and an init setting,
     # which the binary runs once (fewer compiles).
-    proc = _run(f"--benchmark={table}", "--seeds=2", "--budget=200", "--heights=2,3",
-                "--selects=20,50", "--inits=0,20", "--lanas_height=3", "--lanas_selects=20",
-                "--lanas_init=20", "--lanas_mlp_steps=20", "--lanas_mlp_hidden=8",
-                f"--output_dir={out}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = [f"--benchmark={table}", "--seeds=2", "--budget=200", "--heights=2,3",
+           "--selects=20,50", "--inits=0,20", "--lanas_height=3", "--lanas_selects=20",
+           "--lanas_init=20", "--lanas_mlp_steps=20", "--lanas_mlp_hidden=8",
+           f"--output_dir={tmp / 'out'}"]
+    common = [f"--benchmark={table}", "--seeds=2", "--budget=200", f"--output_dir={tmp / 'bad'}"]
+    return tmp, run_calls("experiments.fig6", [run, *[common + f for f, _ in BAD_FLAGS]], tmp,
+                          fast_compile=True)
+
+
+def test_writes_every_part(table, calls):
+    tmp, results = calls
+    out = tmp / "out"
+    assert results[0]["error"] is None, results[0]
     report = json.loads((out / "fig6.json").read_text())
     assert report["benchmark"] == "toy" and report["budget"] == 200 and report["seeds"] == 2
     assert report["parts"] == ["grid", "node_model", "init"]
@@ -70,7 +70,7 @@ def test_writes_every_part(table, tmp_path):
         assert set(e["top_summary"]) == set(e["summary"])
     for name in ("grid", "node_model", "node_model_curves", "init", "init_curves"):
         assert (out / f"{name}.png").stat().st_size > 1000
-    assert "Fig. 6a" in proc.stdout and "reused" in proc.stdout
+    assert "Fig. 6a" in results[0]["stdout"] and "reused" in results[0]["stdout"]
     by_cell = {(c["height"], c["selects"]): c for c in grid["cells"]}
     assert models[0]["samples_to_optimum"] == by_cell[(3, 20)]["samples_to_optimum"]
 
@@ -88,45 +88,17 @@ BAD_FLAGS = [
      "not a polytope"),
 ]
 
-# Every bad flag set in one process (absl flags re-parsed between cases): one JAX start-up.
-_DRIVER = """
-import json, sys
-from absl import app, flags
-from experiments import fig6
-for args in json.loads(sys.argv[1]):
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["fig6", *args])
-    try:
-        fig6.main(["fig6"])
-        print("no error")
-    except app.UsageError as e:
-        print("UsageError:", str(e).replace(chr(10), " "))
-"""
-
-
-@pytest.fixture(scope="module")
-def bad_flag_messages(table, tmp_path_factory):
-    out = tmp_path_factory.mktemp("bad")
-    common = [f"--benchmark={table}", "--seeds=2", "--budget=200", f"--output_dir={out}"]
-    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-    proc = subprocess.run(
-        [sys.executable, "-c", _DRIVER, json.dumps([common + f for f, _ in BAD_FLAGS])],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(("UsageError", "no error"))]
-    assert len(lines) == len(BAD_FLAGS), proc.stdout
-    assert not (out / "fig6.json").exists()
-    return lines
-
-
 @pytest.mark.parametrize("case", range(len(BAD_FLAGS)))
-def test_bad_flags_fail_with_a_clear_message(bad_flag_messages, case):
+def test_bad_flags_fail_with_a_clear_message(calls, case):
+    tmp, results = calls
     flags, message = BAD_FLAGS[case]
-    assert bad_flag_messages[case].startswith("UsageError"), (flags, bad_flag_messages[case])
-    assert message in bad_flag_messages[case], (flags, bad_flag_messages[case])
+    error = results[1 + case]["error"]
+    assert error is not None and error.startswith("UsageError"), (flags, error)
+    assert message in error, (flags, error)
+    assert not (tmp / "bad" / "fig6.json").exists()
 
 
 def test_a_bad_flag_exits_non_zero(table, tmp_path):
-    proc = _run(f"--benchmark={table}", "--parts=grid,bogus", f"--output_dir={tmp_path}")
+    proc = run_module("experiments.fig6", f"--benchmark={table}", "--parts=grid,bogus",
+                      f"--output_dir={tmp_path}")
     assert proc.returncode != 0 and "unknown part(s) ['bogus']" in proc.stderr

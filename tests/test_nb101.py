@@ -7,14 +7,13 @@ import base64
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
+from binary_driver import run_calls
 
 from lanas_jax.benchmarks import BenchmarkError, load_benchmark
 from lanas_jax.benchmarks import nb101 as loader
@@ -35,9 +34,9 @@ from lanas_jax.benchmarks.tfrecord import (
     read_records,
     write_records,
 )
+from lanas_jax.runner import seed_keys, sweep
 from lanas_jax.spaces import nb101 as sp
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from lanas_jax.strategies.random_search import RandomSearch
 
 C3, C1, MP = sp.OPS  # conv3x3-bn-relu, conv1x1-bn-relu, maxpool3x3
 IN, OUT = sp.INPUT, sp.OUTPUT
@@ -393,21 +392,25 @@ def test_load_benchmark_specs(table_file, tmp_path):
 
 def test_search_binary_runs_on_a_user_file(table_file, tmp_path):
     path, cells, _ = table_file
-    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "experiments.search", f"--benchmark=nb101:{path}",
-         "--nb101_encoding=vaenas26", f"--cache_dir={tmp_path}", "--algo=random,lanas",
-         "--seeds=3", "--budget=0", "--lanas_init=2", "--lanas_selects=2", "--lanas_height=2",
-         f"--output_dir={out}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    (result,) = run_calls("experiments.search", [[
+        f"--benchmark=nb101:{path}", "--nb101_encoding=vaenas26", f"--cache_dir={tmp_path}",
+        "--algo=random,lanas", "--seeds=3", "--budget=0", "--lanas_init=2", "--lanas_selects=2",
+        "--lanas_height=2", f"--output_dir={out}"]], tmp_path)
+    assert result["error"] is None, result
     entries = json.loads((out / "results.json").read_text())
     assert [e["benchmark"] for e in entries] == ["nb101_108"] * 2
-    # Budget 0 = the whole table: every seed draws the optimum, the last cell (highest acc).
-    assert all(1 <= s <= len(cells) for e in entries for s in e["samples_to_optimum"])
-    assert "ops=input," in proc.stdout  # the optimum is printed as a cell
+    assert all(e["budget"] == len(cells) for e in entries)
+    # Random search's samples to the optimum are the library's on the same file and seeds
+    # (catches another encoding, row order or seed derivation), and the optimum is printed
+    # as its cell.
+    bench = load_benchmark(f"nb101:{path}", nb101_encoding="vaenas26",
+                           nb101_cache_dir=str(tmp_path))
+    metric = np.asarray(sweep(RandomSearch(), bench, seed_keys(0, 3), bench.size).metric)
+    assert entries[0]["samples_to_optimum"] == [
+        int(np.argmax(row >= bench.optimum)) + 1 for row in metric]
+    assert bench.describe(int(bench.optimum_indices[0])) in result["stdout"]
+    assert "ops=input," in result["stdout"]
     assert loader.cache_path(path, tmp_path).exists()  # --cache_dir was used
 
 

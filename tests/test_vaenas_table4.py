@@ -4,26 +4,11 @@ format: it runs end to end and writes its JSON; a benchmark it cannot use is ref
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from binary_driver import run_calls
 from nb101_files import random_table, synthetic_metric, write_table
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _run(*args):
-    """The binary in a subprocess whose XLA skips LLVM's optimisations: the study is one large
-    program that compiles in ~70 s on this 2-core CPU otherwise (~30 s so), and runs in 0.1 s."""
-    xla = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
-    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu", XLA_FLAGS=xla)
-    return subprocess.run(
-        [sys.executable, "-m", "experiments.vaenas_table4", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +18,26 @@ def nb101_file(tmp_path_factory):
     return write_table(path, bits, labels, synthetic_metric(bits, labels))
 
 
-def test_runs_on_nb101_and_writes_its_json(nb101_file, tmp_path) -> None:
-    out = tmp_path / "out"
-    proc = _run(f"--benchmark=nb101:{nb101_file}", "--seeds=2", "--pool=160", "--top=40",
-                "--noise=0", "--ks=5,20", "--evo_budget=30", "--evo_population=8",
-                "--evo_tournament=3", "--hist_samples=100", "--vaenas_iters=20",
-                "--vaenas_hidden=8", "--vaenas_embed=4", "--vaenas_latent=2", "--vaenas_batch=8",
-                f"--output_dir={out}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "share of samples that are table rows" in proc.stdout
+@pytest.fixture(scope="module")
+def calls(nb101_file, tmp_path_factory):
+    """(output dir, driver results): the study, then a benchmark it cannot tokenise, in one
+    interpreter whose XLA skips LLVM's optimisations: the study is one large program that
+    compiles in ~70 s on this 2-core CPU otherwise (~30 s so), and runs in 0.1 s."""
+    tmp = tmp_path_factory.mktemp("table4")
+    runs = [[f"--benchmark=nb101:{nb101_file}", "--seeds=2", "--pool=160", "--top=40",
+             "--noise=0", "--ks=5,20", "--evo_budget=30", "--evo_population=8",
+             "--evo_tournament=3", "--hist_samples=100", "--vaenas_iters=20",
+             "--vaenas_hidden=8", "--vaenas_embed=4", "--vaenas_latent=2", "--vaenas_batch=8",
+             f"--output_dir={tmp / 'out'}"],
+            ["--benchmark=convnet1364_digits", f"--output_dir={tmp / 'bad'}"]]
+    return tmp, run_calls("experiments.vaenas_table4", runs, tmp, fast_compile=True)
+
+
+def test_runs_on_nb101_and_writes_its_json(calls) -> None:
+    tmp, results = calls
+    out = tmp / "out"
+    assert results[0]["error"] is None, results[0]
+    assert "share of samples that are table rows" in results[0]["stdout"]
     report = json.loads((out / "table4.json").read_text())
     assert report["benchmark"] == "nb101_108" and report["ks"] == [5, 20]
     assert report["random_sampler"].startswith("A.5 random cells")
@@ -55,8 +51,9 @@ def test_runs_on_nb101_and_writes_its_json(nb101_file, tmp_path) -> None:
     assert (out / "table4.md").exists() and (out / "fig2.png").exists()
 
 
-def test_refuses_a_benchmark_it_cannot_tokenise(tmp_path) -> None:
-    """In a subprocess (the binary's flags would clash with other binaries' in this process);
-    the refusal comes before anything is compiled."""
-    proc = _run("--benchmark=convnet1364_digits", f"--output_dir={tmp_path}")
-    assert proc.returncode != 0 and "--benchmark must be one of" in proc.stderr, proc.stderr[-2000:]
+def test_refuses_a_benchmark_it_cannot_tokenise(calls) -> None:
+    """The refusal comes before anything is compiled or written."""
+    tmp, results = calls
+    error = results[1]["error"]
+    assert error is not None and "--benchmark must be one of" in error, error
+    assert not (tmp / "bad").exists()
