@@ -27,6 +27,6 @@ def build():
         num_selects=_SELECTS.value,
         hidden=hidden,
         train_steps=_STEPS.value,
-        batch_size=_BATCH.value,
+        train_batch_size=_BATCH.value,
     )
     return strategy, PredictorParams(learning_rate=_LR.value, weight_decay=_WD.value)
