@@ -144,8 +144,8 @@ class Reinforce(Strategy):
         else:
             arch = domain.space.from_tokens(tokens)
             repeated = ~archive_lib.is_new(state.archive, domain, arch)
-            keep = jnp.ones((), bool) if self.repeats == "requery" else ~repeated
-            arch = select(keep, arch, self._resample(retry_key, state, domain, policy))
+            if self.repeats == "unseen":
+                arch = select(repeated, self._resample(retry_key, state, domain, policy), arch)
         inner = inner.replace(repeats=inner.repeats + repeated)
         return arch, state.replace(inner=inner)
 
@@ -175,10 +175,10 @@ class Reinforce(Strategy):
             k, sub = jax.random.split(k)
             return i + 1, k, domain.space.from_tokens(self._sample(sub, policy)[0])
 
-        first, loop = jax.random.split(key)
+        first, loop, uniform = jax.random.split(key, 3)
         _, _, arch = jax.lax.while_loop(
             cond, body, (0, loop, domain.space.from_tokens(self._sample(first, policy)[0])))
-        fallback = self.propose_new(first, state, domain)
+        fallback = self.propose_new(uniform, state, domain)
         return select(archive_lib.is_new(state.archive, domain, arch), arch, fallback)
 
     def _tell(self, state, archs, values, domain, params):

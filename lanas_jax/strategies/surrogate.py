@@ -113,7 +113,7 @@ class SurrogateSearch(Strategy):
         model_key, cand_key = jax.random.split(key)
         if domain.is_pool:
             size, candidates = domain.size, None
-        else:
+        else:  # placeholders of the round's candidates (fixed shapes); unused before a round
             size = self.candidates
             candidates = jax.vmap(domain.space.sample)(jax.random.split(cand_key, size))
         return SurrogateState(
