@@ -20,12 +20,13 @@ import platform
 import time
 
 import jax
-import jax.numpy as jnp
 from absl import app
 
 from experiments import common_flags
+from lanas_jax import archive as archive_lib
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.runner import seed_keys, timed_sweep
+from lanas_jax.scanned import table_evaluator
 from lanas_jax.strategies.bo import BayesOpt
 
 _BENCHMARK = common_flags.DEFINE_string(
@@ -45,19 +46,19 @@ _OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/bench", "Where t
 
 
 def time_round(bench, size: int) -> dict:
+    """One BO round (MLL fit + posterior + EI at every table row) on ``size`` evaluated rows."""
     strategy = BayesOpt(cap=size, fit_cap=_FIT_CAP.value, fit_steps=_FIT_STEPS.value)
     params = strategy.default_params()
+    domain = table_evaluator(bench).domain
 
     def one(key):
         init_key, pick_key = jax.random.split(key)
-        state = strategy.init(init_key, bench, size, params)
+        state = strategy.init(init_key, domain, size, params)
         picked = jax.random.choice(pick_key, bench.size, (size,), replace=False)
-        state = state.replace(
-            evaluated=picked.astype(jnp.int32),
-            values=bench.metric[picked],
-            count=jnp.asarray(size, jnp.int32),
-        )
-        return strategy._round(size, state, bench, params)[0]
+        archive = archive_lib.add(state.archive, domain, domain.arch(picked),
+                                  bench.metric[picked])
+        state = state.replace(archive=archive)
+        return strategy.refit(key, state, domain, domain.features, params)[0]
 
     fn = jax.jit(jax.vmap(one))
     keys = seed_keys(0, _SEEDS.value)

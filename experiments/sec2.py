@@ -52,6 +52,7 @@ from experiments import algos, common_flags
 from lanas_jax import analysis, dynamics
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.runner import seed_keys
+from lanas_jax.scanned import table_evaluator
 from lanas_jax.strategies.mcts import MCTS, actions_of, node_ids, radices
 from lanas_jax.study import sweep_report
 
@@ -142,7 +143,7 @@ def main(argv):
             raise app.UsageError(f"--references: unknown strategy {name!r}; known: "
                                  f"{', '.join(algos.names())}")
     try:
-        MCTS(action_space="convnet_global").validate(bench, budget)
+        MCTS(action_space="convnet_global").validate(table_evaluator(bench).domain, budget)
         lanas, lanas_params = algos.build("lanas")
     except ValueError as e:
         raise app.UsageError(f"--benchmark={_BENCHMARK.value}: {e}") from e

@@ -213,6 +213,8 @@ def _leaves(cls, prefix, rename, overrides, exclude, path="", base=None) -> list
         full = path + f.name
         if any(fnmatch.fnmatchcase(full, pattern) for pattern in exclude):
             continue
+        if f.metadata.get("flag") is False:  # e.g. a strategy's batch_size: set by the caller
+            continue
         tp, optional = _unwrap_optional(hints[f.name])
         default = getattr(base, f.name) if base is not None else _field_default(f)
         if dataclasses.is_dataclass(tp):

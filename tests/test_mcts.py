@@ -10,11 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from search_checks import assert_never_repeats, linear_bench, ratio_to_random_search
+from test_strategy_core import tiny_evaluator
 
-from lanas_jax import strategies
+from lanas_jax import scanned, strategies
 from lanas_jax.benchmarks.base import Benchmark, from_arrays
+from lanas_jax.domain import open_domain
 from lanas_jax.runner import run_search, seed_keys, sweep
 from lanas_jax.spaces import convnet
+from lanas_jax.spaces.nb201 import NB201
 from lanas_jax.strategies.mcts import MCTS, MCTSParams, actions_of, node_ids, offsets
 
 
@@ -39,44 +42,60 @@ def two_by_two() -> Benchmark:
     return from_arrays(feats, [0.1, 0.2, 0.3, 0.4], name="2x2")
 
 
+def rows_of(archs) -> list[int]:
+    return np.asarray(archs.row).reshape(-1).tolist()
+
+
 def test_uct_selection_on_a_hand_worked_tree() -> None:
-    bench = two_by_two()
+    domain = scanned.table_evaluator(two_by_two()).domain
     strategy = MCTS(choices=2)
     params = MCTSParams(cp=0.1)
-    state = strategy.init(jax.random.key(0), bench, 4, params)
+    state = strategy.init(jax.random.key(0), domain, 4, params)
     # Node ids: root 0; level 1: 1 (slot0=0), 2 (slot0=1); leaves 3..6 = cells 0..3.
     # Root n=10; node 1: n=6, mean 0.5; node 2: n=4, mean 0.45; all leaves visited except 6.
     visits = jnp.array([10, 6, 4, 3, 3, 4, 0], jnp.float32)
     sums = jnp.array([4.8, 3.0, 1.8, 1.5, 1.5, 1.8, 0.0], jnp.float32)
-    state = state.replace(visits=visits, value_sum=sums)
+    state = state.replace(inner=state.inner.replace(visits=visits, value_sum=sums))
     # UCT(1) = 0.5 + 0.2 sqrt(2 ln 10 / 6) = 0.6752; UCT(2) = 0.45 + 0.2 sqrt(2 ln 10 / 4)
     # = 0.6646: node 1 wins; below it, leaves 3 and 4 tie (same n, same mean): either.
     u1 = 0.5 + 0.2 * math.sqrt(2 * math.log(10) / 6)
     u2 = 0.45 + 0.2 * math.sqrt(2 * math.log(10) / 4)
     assert u1 > u2
-    picks = {int(strategy.ask(jax.random.key(k), state, bench, params)[0]) for k in range(20)}
+    picks = {rows_of(strategy.ask(jax.random.key(k), state, domain, params)[0])[0]
+             for k in range(20)}
     assert picks == {0, 1}
     # A larger Cp favours the less visited node 2, whose unvisited leaf 6 (cell 3) is expanded.
-    index, after = strategy.ask(jax.random.key(0), state, bench, MCTSParams(cp=1.0))
-    assert int(index) == 3 and int(after.expand_depth) == 2
-    # Once cells 0 and 1 are seen, node 1 is exhausted and never selected.
-    state = state.replace(seen=state.seen.at[:2].set(True),
-                          unseen=state.unseen.at[jnp.array([0, 1, 1, 3, 4])].add(-1))
-    assert int(strategy.ask(jax.random.key(1), state, bench, params)[0]) in (2, 3)
+    archs, after = strategy.ask(jax.random.key(0), state, domain, MCTSParams(cp=1.0))
+    assert rows_of(archs) == [3] and int(after.inner.expand_depth[3]) == 2
+    # The proposal is pending: it left the unproposed counts of its path, and it is not
+    # proposed again before it is told.
+    assert np.asarray(after.inner.unproposed)[[0, 2, 6]].tolist() == [3, 1, 0]
+    again, _ = strategy.ask(jax.random.key(1), after, domain, MCTSParams(cp=1.0))
+    assert rows_of(again) != [3]
+    # Once cells 0 and 1 are evaluated, node 1 is exhausted and never selected.
+    told = strategy.tell(state, jax.tree.map(lambda a: a[:2], domain.archs), jnp.zeros(2),
+                         domain, params)
+    told = told.replace(inner=told.inner.replace(
+        unproposed=told.inner.unproposed.at[jnp.array([0, 0, 1, 1, 3, 4])].add(-1)))
+    assert rows_of(strategy.ask(jax.random.key(1), told, domain, params)[0])[0] in (2, 3)
 
 
 def test_first_iteration_expands_one_node_and_backpropagates_to_it() -> None:
-    bench = linear_bench(slots=3, choices=4)
+    domain = scanned.table_evaluator(linear_bench(slots=3, choices=4)).domain
+    metric = np.asarray(linear_bench(slots=3, choices=4).metric)
     strategy, params = MCTS(choices=4), MCTSParams()
-    state = strategy.init(jax.random.key(0), bench, 10, params)
-    index, state = strategy.ask(jax.random.key(1), state, bench, params)
-    assert int(state.expand_depth) == 1  # the root's children are all unvisited
-    state = strategy.tell(state, index, bench.metric[index], bench, params)
-    path = np.asarray(state.node_of[index])
-    visited = np.flatnonzero(np.asarray(state.visits))
+    state = strategy.init(jax.random.key(0), domain, 10, params)
+    archs, state = strategy.ask(jax.random.key(1), state, domain, params)
+    index = rows_of(archs)[0]
+    assert int(state.inner.expand_depth[index]) == 1  # the root's children are all unvisited
+    state = strategy.tell(state, archs, jnp.asarray(metric[[index]]), domain, params)
+    path = np.asarray(state.inner.node_of[index])
+    visited = np.flatnonzero(np.asarray(state.inner.visits))
     np.testing.assert_array_equal(visited, path[:2])  # root + the expanded child only
-    np.testing.assert_allclose(np.asarray(state.value_sum)[path[:2]], float(bench.metric[index]))
-    assert np.asarray(state.unseen)[path].tolist() == [63, 15, 3, 0]
+    np.testing.assert_allclose(np.asarray(state.inner.value_sum)[path[:2]], metric[index],
+                               rtol=1e-6)
+    assert np.asarray(state.inner.unproposed)[path].tolist() == [63, 15, 3, 0]
+    assert int(state.archive.count) == 1 and bool(state.archive.seen[index])
 
 
 def test_convnet_action_orders() -> None:
@@ -100,7 +119,8 @@ def test_convnet_action_spaces_build_every_network_once(space: str) -> None:
     bench = from_arrays(feats, metric, name="convnet_synthetic",
                         space=convnet.ConvNetSpace.from_archs(archs))
     strategy = MCTS(action_space=space)
-    node_of = np.asarray(strategy.init(jax.random.key(0), bench, 10, MCTSParams()).node_of)
+    domain = scanned.table_evaluator(bench).domain
+    node_of = np.asarray(strategy.init(jax.random.key(0), domain, 10, MCTSParams()).inner.node_of)
     assert len({tuple(r) for r in node_of}) == len(archs)  # one leaf per network
     indices = np.asarray(run_search(strategy, bench, jax.random.key(0), 400).indices)
     assert len(set(indices.tolist())) == 400
@@ -143,3 +163,23 @@ def test_bad_configuration_is_rejected(bench: Benchmark) -> None:
         run_search(MCTS(choices=2), bench, jax.random.key(0), 10)
     with pytest.raises(ValueError, match="needs a ConvNet table"):
         run_search(MCTS(action_space="convnet_global"), bench, jax.random.key(0), 10)
+    with pytest.raises(ValueError, match="needs a pool domain"):
+        scanned.sweep(DEFAULT, tiny_evaluator(), jax.random.key(0)[None], 10)
+
+
+def test_dense_spaces_are_searched_as_their_own_pools() -> None:
+    # NB201 enumerated: the onehot action space is one edge's op per action; a ConvNet pool
+    # takes the Sec. 2 orders. Every proposal of a batch is new, and batches never repeat.
+    nb201 = open_domain(NB201())
+    strategy = MCTS(batch_size=4)
+    strategy.validate(nb201, 40)
+    state = strategy.init(jax.random.key(0), nb201, 40, MCTSParams())
+    seen = []
+    for k in range(5):
+        archs, state = strategy.ask(jax.random.key(k), state, nb201, MCTSParams())
+        seen += np.asarray(jax.vmap(nb201.space.index)(archs)).tolist()
+    assert len(set(seen)) == 20
+    conv = open_domain(convnet.ConvNet())
+    MCTS(action_space="convnet_sequential").validate(conv, 100)
+    with pytest.raises(ValueError, match="not one-hot"):
+        MCTS().validate(conv, 100)

@@ -8,10 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from search_checks import assert_never_repeats, linear_bench, ratio_to_random_search
+from test_strategy_core import codes, looped, tiny_evaluator
 
-from lanas_jax import strategies
+from lanas_jax import archive as archive_lib
+from lanas_jax import scanned, strategies
 from lanas_jax.benchmarks.base import Benchmark
 from lanas_jax.runner import run_search, seed_keys, sweep
+from lanas_jax.scanned import table_evaluator
 from lanas_jax.strategies.predictor import MLP, PredictorSearch, masked_mse
 
 
@@ -20,7 +23,8 @@ def bench() -> Benchmark:
     return linear_bench()
 
 
-SMALL = PredictorSearch(num_init=10, num_selects=10, hidden=(16,), train_steps=50, batch_size=32)
+SMALL = PredictorSearch(num_init=10, num_selects=10, hidden=(16,), train_steps=50,
+                        train_batch_size=32)
 
 
 def test_registered() -> None:
@@ -39,41 +43,66 @@ def test_masked_mse_ignores_masked_rows() -> None:
 
 
 def test_rounds_query_the_top_predicted_unseen_entries(bench: Benchmark) -> None:
+    domain = table_evaluator(bench).domain
     strategy, params = SMALL, SMALL.default_params()
     init_key, scan_key = jax.random.split(jax.random.key(4))
-    state = strategy.init(init_key, bench, 60, params)
+    state = strategy.init(init_key, domain, 60, params)
     asked = []
     for t, key in enumerate(jax.random.split(scan_key, 60)):
-        index, state = strategy.ask(key, state, bench, params)
-        if t >= 10 and (t - 10) % 10 == 0:  # a refit just happened: predict the whole round
-            unseen = ~np.asarray(state.seen)
-            score = np.where(unseen, np.asarray(state.score), -np.inf)
-            round_top = set(np.argsort(-score, kind="stable")[:10].tolist())
-            assert int(index) in round_top
-            expected_round = round_top
+        if t >= 10 and (t - 10) % 10 == 0:  # a round begins at this ask: rank the unseen rows
+            unseen = np.asarray(archive_lib.unseen_rows(state.archive))
+        archs, state = strategy.ask(key, state, domain, params)
+        index = int(archs.row[0])
+        if t >= 10 and (t - 10) % 10 == 0:
+            score = np.where(unseen, np.asarray(state.inner.score), -np.inf)
+            expected_round = set(np.argsort(-score, kind="stable")[:10].tolist())
         if t >= 10:
-            assert int(index) in expected_round
-        asked.append(int(index))
-        state = strategy.tell(state, index, bench.metric[index], bench, params)
-    assert len(set(asked)) == 60
+            assert index in expected_round
+        asked.append(index)
+        state = strategy.tell(state, archs, bench.metric[archs.row], domain, params)
+    assert len(set(asked)) == 60 and int(state.archive.count) == 60
 
 
 def test_training_fits_the_evaluated_entries(bench: Benchmark) -> None:
     # One round on 100 random entries: the scores of the unseen ones track their metric.
+    domain = table_evaluator(bench).domain
     strategy = PredictorSearch(num_init=100, num_selects=100, train_steps=300)
     params = strategy.default_params()
-    state = strategy.init(jax.random.key(1), bench, 128, params)
+    state = strategy.init(jax.random.key(1), domain, 128, params)
     picked = jax.random.choice(jax.random.key(2), bench.size, (100,), replace=False)
-    state = state.replace(
-        seen=state.seen.at[picked].set(True),
-        evaluated=state.evaluated.at[:100].set(picked.astype(jnp.int32)),
-        values=state.values.at[:100].set(bench.metric[picked]),
-        count=jnp.asarray(100, jnp.int32),
-    )
-    score, _ = strategy.refit(jax.random.key(3), state, bench, params)
-    unseen = ~np.asarray(state.seen)
+    archive = archive_lib.add(state.archive, domain, domain.arch(picked), bench.metric[picked])
+    state = state.replace(archive=archive)
+    score, _ = strategy.refit(jax.random.key(3), state, domain, domain.features, params)
+    unseen = ~np.asarray(archive.seen)
     corr = np.corrcoef(np.asarray(score)[unseen], np.asarray(bench.metric)[unseen])[0, 1]
     assert corr > 0.8
+
+
+def test_open_domain_rounds_rank_new_candidates() -> None:
+    # The tiny open space (64 architectures, additive score): after 8 random proposals, each
+    # round's proposals are the best-predicted new candidates, nothing repeats, and the
+    # scanned runner equals the public protocol.
+    strategy = PredictorSearch(num_init=8, num_selects=8, candidates=32, hidden=(16,),
+                               train_steps=20, train_batch_size=16, batch_size=4)
+    evaluator = tiny_evaluator()
+    keys = jax.random.split(jax.random.key(3), 2)
+    swept = scanned.sweep(strategy, evaluator, keys, 24)
+    for c in codes(swept.archs):
+        assert len(set(c.tolist())) == 24
+    by_hand, state = looped(strategy, evaluator, keys[0], 24)
+    np.testing.assert_array_equal(codes(by_hand), codes(swept.archs)[0])
+    # The last round (8 proposals from asks 16..23) took the top-scored new candidates.
+    assert bool(state.inner.fitted)
+    cand = codes(state.inner.candidates)
+    score = np.asarray(state.inner.score)
+    last = set(codes(by_hand)[16:].tolist())
+    ranked = [c for c in cand[np.argsort(-score, kind="stable")].tolist()
+              if np.isfinite(score[cand.tolist().index(c)])]
+    top = list(dict.fromkeys(ranked))[:8]
+    assert last == set(top)
+    # Later rounds find better architectures than the random start.
+    values = np.asarray(swept.value)
+    assert values[:, 16:].mean() > values[:, :8].mean()
 
 
 KEYS = seed_keys(0, 6)
@@ -102,7 +131,8 @@ def test_beats_random_search_on_a_linear_table(bench: Benchmark, swept) -> None:
 @pytest.mark.parametrize(
     "config, match",
     [({"num_init": 0}, "num_init"), ({"num_selects": 0}, "num_selects"),
-     ({"hidden": ()}, "hidden"), ({"train_steps": 0}, "train_steps")],
+     ({"hidden": ()}, "hidden"), ({"train_steps": 0}, "train_steps"),
+     ({"num_init": 10, "batch_size": 4}, "multiple of batch_size")],
 )
 def test_bad_configuration_is_rejected(bench: Benchmark, config, match) -> None:
     with pytest.raises(ValueError, match=match):

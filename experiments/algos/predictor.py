@@ -8,7 +8,7 @@ STRATEGY = ConfigFlags(
     PredictorSearch,
     "predictor_",
     rename={"num_init": "predictor_init", "num_selects": "predictor_selects",
-            "train_steps": "predictor_steps", "batch_size": "predictor_batch"},
+            "train_steps": "predictor_steps", "train_batch_size": "predictor_batch"},
     overrides={"num_init": FlagSpec(help="Predictor: random initial samples."),
                "num_selects": FlagSpec(
                    help="Predictor: queries per retraining round (#select, paper: 100).")},

@@ -93,8 +93,9 @@ class Strategy:
         once, at least ``batch_size`` (an asynchronous farm keeps several batches out).
     """
 
-    batch_size: int = dataclasses.field(default=1, kw_only=True)
-    max_pending: int = dataclasses.field(default=64, kw_only=True)
+    # No flags: the tabular binaries ask one at a time; a farm sets them from its own width.
+    batch_size: int = dataclasses.field(default=1, kw_only=True, metadata={"flag": False})
+    max_pending: int = dataclasses.field(default=64, kw_only=True, metadata={"flag": False})
     name = "strategy"
 
     # -- what subclasses write ---------------------------------------------------------------

@@ -12,21 +12,27 @@ actions; the search tree's nodes are the action prefixes. One ``ask`` is one MCT
 3. the completed architecture is queried; ``tell`` *back-propagates* its metric to the
    expanded node and its ancestors (``n += 1``, ``X̄`` the running mean).
 
-No architecture is queried twice: every node keeps the number of unseen table entries below
-it, and selection and rollout only move into children that still hold one. The rollout is
+No architecture is proposed twice: every node keeps the number of pool rows below it not yet
+proposed (decremented at ``ask``, so a batch or an asynchronous farm never gets a pending one
+again), and selection and rollout only move into children that still hold one; the leaf's row
+is the unseen one (by the archive) with the largest fixed random priority. The rollout is
 therefore a uniformly random completion among the branches with an unseen completion left,
 never a resample; an exhausted subtree drops out of the tree search. AlphaX's learned value
 predictor for rollouts (#prediction = 1 in the paper) is not used: rollouts are plain random
 completions, queried for real.
 
 The tree is dense: every prefix of every length has a slot in the ``visits`` / ``value_sum`` /
-``unseen`` arrays (``sum_d prod_{k<d} b_k`` nodes), and every table row's path of node ids is
-computed once at ``init`` from its features, so the tree is a fixed-shape pytree.
+``unproposed`` arrays (``sum_d prod_{k<d} b_k`` nodes), and every pool row's path of node ids is
+computed once at ``init`` from the pool's features, so the tree is a fixed-shape pytree. The
+action spaces are hand-made for particular spaces, so MCTS runs on a pool domain (a table, or a
+small dense space such as NB201 or ConvNet enumerated by ``domain.open_domain``) whose features
+fit the chosen action space; ``validate`` refuses an open domain or a mismatched pool.
 
 Action spaces (``action_space``):
   ``onehot``: the features are ``S`` one-hot groups of ``choices`` columns (NAS-Bench-201: 6
     edges x 5 ops, edge-major); action ``d`` sets group ``d``'s choice (one edge's op).
-  ``convnet_sequential`` / ``convnet_global``: the ConvNet space of Sec. 2 (features
+  ``convnet_sequential`` / ``convnet_global``: the ConvNet space of Sec. 2 (a pool of
+    :class:`~lanas_jax.spaces.convnet.ConvNet` architectures; features
     ``[present, wide, large]`` per layer slot, ``lanas_jax/spaces/convnet.py``).
     ``sequential``: for each layer slot, (add the layer or stop, set its kernel, set its
     channels), 15 binary actions; ``global``: set the depth (5 choices), then the 5 kernels,
@@ -36,15 +42,18 @@ Action spaces (``action_space``):
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from lanas_jax.archive import unseen_rows
+from lanas_jax.domain import Domain
 from lanas_jax.partition.ucb import ucb_scores
-from lanas_jax.strategies.base import TableStrategy, draw, random_priority, register
+from lanas_jax.spaces.convnet import ConvNet
+from lanas_jax.strategies.base import register
+from lanas_jax.strategies.core import Strategy, draw
 
 ACTION_SPACES = ("onehot", "convnet_sequential", "convnet_global")
 _CONVNET_SLOTS = 5
@@ -59,14 +68,11 @@ class MCTSParams:
 
 @struct.dataclass
 class MCTSState:
-    seen: jax.Array  # [N] bool
-    priority: jax.Array  # [N] int32 random: which unseen entry of a leaf is drawn
-    node_of: jax.Array  # [N, depth + 1] int32, the node ids of each entry's action prefixes
-    unseen: jax.Array  # [M] int32, unseen entries below each node
+    node_of: jax.Array  # [N, depth + 1] int32, the node ids of each pool row's action prefixes
+    unproposed: jax.Array  # [M] int32, pool rows below each node neither evaluated nor pending
     visits: jax.Array  # [M] float32, UCT's n (tree nodes only)
     value_sum: jax.Array  # [M] float32, n * X̄
-    expand_depth: jax.Array  # () int32, depth of the node the last ask expanded (tree frontier)
-    count: jax.Array  # () int32, queries told
+    expand_depth: jax.Array  # [N] int32, depth of the node expanded by the ask of each row
 
 
 def radices(action_space: str, dim: int, choices: int) -> tuple[int, ...]:
@@ -115,8 +121,9 @@ def node_ids(actions: jax.Array, radix: tuple[int, ...]) -> jax.Array:
 
 @register("mcts")
 @dataclasses.dataclass(frozen=True)
-class MCTS(TableStrategy):
-    """UCT over a fixed action space with random rollouts (see the module doc).
+class MCTS(Strategy):
+    """UCT over a fixed action space with random rollouts (see the module doc), on a pool
+    domain (a table, or a small dense space enumerated as its own pool).
 
     Attributes:
       action_space: one of :data:`ACTION_SPACES`.
@@ -129,56 +136,56 @@ class MCTS(TableStrategy):
     def default_params(self) -> MCTSParams:
         return MCTSParams()
 
-    def validate(self, bench, budget: int) -> None:
+    def validate(self, domain: Domain, budget: int) -> None:
         if self.action_space not in ACTION_SPACES:
             raise ValueError(f"action_space must be one of {ACTION_SPACES}, "
                              f"got {self.action_space!r}")
-        feats = np.asarray(bench.features)
+        if not domain.is_pool:
+            raise ValueError(
+                f"mcts needs a pool domain (a table, or a dense space of at most a few "
+                f"thousand architectures): its tree counts the unproposed architectures under "
+                f"every node, and the {domain.space.name} space is not enumerated")
+        feats = np.asarray(domain.features)
+        n, dim = feats.shape
         if self.action_space == "onehot":
-            if self.choices < 2 or bench.dim % self.choices:
+            if self.choices < 2 or dim % self.choices:
                 raise ValueError(
-                    f"action_space 'onehot' needs {bench.name}'s {bench.dim} features to be "
-                    f"groups of choices={self.choices} columns"
+                    f"action_space 'onehot' needs the {dim} features of the "
+                    f"{domain.space.name} pool to be groups of choices={self.choices} columns"
                 )
-            groups = feats.reshape(bench.size, -1, self.choices)
+            groups = feats.reshape(n, -1, self.choices)
             if not (np.isin(groups, (0.0, 1.0)).all() and (groups.sum(-1) == 1).all()):
                 raise ValueError(
-                    f"action_space 'onehot': {bench.name}'s features are not one-hot groups of "
-                    f"{self.choices} (one op per edge); use the space's own action space"
+                    f"action_space 'onehot': the {domain.space.name} pool's features are not "
+                    f"one-hot groups of {self.choices} (one op per edge); use the space's own "
+                    "action space"
                 )
-        else:
-            from lanas_jax.spaces.convnet import ConvNetSpace
-
-            if not isinstance(bench.space, ConvNetSpace) or bench.dim != 3 * _CONVNET_SLOTS:
-                raise ValueError(f"action_space {self.action_space!r} needs a ConvNet table "
-                                 f"(lanas_jax.spaces.convnet); {bench.name} is not one")
-        size = offsets(radices(self.action_space, bench.dim, self.choices))[-1]
+        elif not isinstance(domain.space, ConvNet):
+            raise ValueError(f"action_space {self.action_space!r} needs a ConvNet table or the "
+                             f"ConvNet space (lanas_jax.spaces.convnet); the "
+                             f"{domain.space.name} pool is neither")
+        size = offsets(radices(self.action_space, dim, self.choices))[-1]
         if size > 2_000_000:
             raise ValueError(f"the dense search tree would hold {size} nodes; at most 2,000,000")
 
-    def _radix(self, bench) -> tuple[int, ...]:
-        return radices(self.action_space, bench.dim, self.choices)
+    def _radix(self, domain: Domain) -> tuple[int, ...]:
+        return radices(self.action_space, domain.features.shape[1], self.choices)
 
-    @functools.partial(jax.jit, static_argnums=(0, 3))
-    def init(self, key, bench, budget, params):
-        radix = self._radix(bench)
+    def _init(self, key, domain, budget, params):
+        radix = self._radix(domain)
         num_nodes = offsets(radix)[-1]
-        node_of = node_ids(actions_of(bench.features, self.action_space, self.choices), radix)
-        unseen = jnp.zeros((num_nodes,), jnp.int32).at[node_of.reshape(-1)].add(1)
+        node_of = node_ids(actions_of(domain.features, self.action_space, self.choices), radix)
         return MCTSState(
-            seen=jnp.zeros((bench.size,), bool),
-            priority=random_priority(key, bench.size),
             node_of=node_of,
-            unseen=unseen,
+            unproposed=jnp.zeros((num_nodes,), jnp.int32).at[node_of.reshape(-1)].add(1),
             visits=jnp.zeros((num_nodes,), jnp.float32),
             value_sum=jnp.zeros((num_nodes,), jnp.float32),
-            expand_depth=jnp.zeros((), jnp.int32),
-            count=jnp.zeros((), jnp.int32),
+            expand_depth=jnp.zeros((domain.size,), jnp.int32),
         )
 
-    @functools.partial(jax.jit, static_argnums=0)
-    def ask(self, key, state, bench, params):
-        radix = self._radix(bench)
+    def _ask_one(self, key, state, domain, params):
+        inner = state.inner
+        radix = self._radix(domain)
         starts = offsets(radix)
         depth = len(radix)
         keys = jax.random.split(key, depth)
@@ -188,9 +195,9 @@ class MCTS(TableStrategy):
         expand_depth = jnp.asarray(depth, jnp.int32)
         for d, b in enumerate(radix):
             children = starts[d + 1] + code * b + jnp.arange(b)
-            available = state.unseen[children] > 0
-            n = state.visits[children]
-            u = ucb_scores(n, state.value_sum[children], state.visits[node], params.cp)
+            available = inner.unproposed[children] > 0
+            n = inner.visits[children]
+            u = ucb_scores(n, inner.value_sum[children], inner.visits[node], params.cp)
             u = jnp.where(available, u, -jnp.inf)
             best = available & (u >= jnp.max(u))
             candidates = jnp.where(rolling_out, available, best)
@@ -201,18 +208,24 @@ class MCTS(TableStrategy):
             rolling_out = rolling_out | expanded
             code = code * b + action
             node = starts[d + 1] + code
-        leaf_entries = ~state.seen & (state.node_of[:, depth] == node)
-        index = draw(state.priority, leaf_entries)
-        return index, state.replace(expand_depth=expand_depth)
-
-    @functools.partial(jax.jit, static_argnums=0)
-    def tell(self, state, index, value, bench, params):
-        path = state.node_of[index]
-        in_tree = (jnp.arange(path.shape[0]) <= state.expand_depth).astype(jnp.float32)
-        return state.replace(
-            seen=state.seen.at[index].set(True),
-            unseen=state.unseen.at[path].add(-1),
-            visits=state.visits.at[path].add(in_tree),
-            value_sum=state.value_sum.at[path].add(in_tree * value.astype(jnp.float32)),
-            count=state.count + 1,
+        leaf_rows = unseen_rows(state.archive) & (inner.node_of[:, depth] == node)
+        row = draw(state.priority, leaf_rows)
+        inner = inner.replace(
+            unproposed=inner.unproposed.at[inner.node_of[row]].add(-1),
+            expand_depth=inner.expand_depth.at[row].set(expand_depth),
         )
+        return domain.arch(row), state.replace(inner=inner)
+
+    def _tell(self, state, archs, values, domain, params):
+        def one(inner, item):
+            arch, value = item
+            row, _ = domain.row(arch)
+            path = inner.node_of[row]
+            in_tree = (jnp.arange(path.shape[0]) <= inner.expand_depth[row]).astype(jnp.float32)
+            return inner.replace(
+                visits=inner.visits.at[path].add(in_tree),
+                value_sum=inner.value_sum.at[path].add(in_tree * value.astype(jnp.float32)),
+            ), None
+
+        inner, _ = jax.lax.scan(one, state.inner, (archs, values))
+        return state.replace(inner=inner)
