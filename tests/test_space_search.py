@@ -20,6 +20,8 @@ SMALL = {
     "lanas": dict(tree_height=3, num_init=4, num_selects=4, leaf_sampler="hit_and_run",
                   num_proposals=4, burn_in=2),
     "evolution": dict(population_size=4, tournament_size=2),
+    "bo": dict(num_init=4, num_selects=4, candidates=32, fit_steps=2),
+    "predictor": dict(num_init=4, num_selects=4, candidates=32, train_steps=5),
 }
 #: Strategies that search pools only, with the words of their refusal of an open domain.
 POOL_ONLY = {"mcts": "pool"}
@@ -34,6 +36,8 @@ def _strategy(name: str, pool: bool):
     config = dict(SMALL.get(name, {}))
     if name == "lanas" and pool:
         config["leaf_sampler"] = "tabular"
+    if name == "mcts" and pool:
+        config["action_space"] = "convnet_global"  # the pool here is the ConvNet space
     return strategies.make(name, **config)
 
 
