@@ -40,7 +40,7 @@ def build():
     strategy = L2NAS(
         top_k=_TOP_K.value,
         hidden=_hidden(),
-        batch_size=_BATCH.value,
+        replay_batch_size=_BATCH.value,
         num_updates=_UPDATES.value,
         buffer_size=_BUFFER.value,
         num_random=_RANDOM.value,
