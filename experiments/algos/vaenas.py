@@ -49,7 +49,7 @@ def build():
     c = train_config()
     strategy = VAENAS(
         vocab=_VOCAB.value, n_vae=_N_VAE.value, tries=_TRIES.value, top_frac=c.top_frac,
-        n_iters=c.n_iters, batch_size=c.batch_size, learning_rate=c.learning_rate,
+        n_iters=c.n_iters, vae_batch_size=c.batch_size, learning_rate=c.learning_rate,
         embed=c.sizes.embed, hidden=c.sizes.hidden, latent=c.sizes.latent,
     )
     return strategy, VAENASParams(eps_inc=_EPS_INC.value)
