@@ -298,7 +298,7 @@ def main(argv):
     tokens.validate(bench)  # raises on a table that is neither
     config = dataclasses.replace(vaenas_flags.train_config(), top_frac=_TOP.value / _POOL.value)
     evo = RegularizedEvolution(population_size=_EVO_POP.value, tournament_size=_EVO_TOUR.value)
-    evo.validate(bench, _EVO_BUDGET.value)
+    runner.check_budget(evo, bench, _EVO_BUDGET.value)  # evolution on the table's domain
     study = Study(_POOL.value, tuple(n / 100 for n in noises_pts), ks, _EVO_BUDGET.value, evo,
                   config, tokens)
     keys = runner.seed_keys(_SEED.value, _SEEDS.value)

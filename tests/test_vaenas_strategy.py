@@ -6,16 +6,19 @@ import dataclasses
 import itertools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lanas_jax import runner
+from lanas_jax import runner, scanned
 from lanas_jax.benchmarks.base import from_arrays
 from lanas_jax.runner import run_search, seed_keys, sweep
 from lanas_jax.strategies.core import Segment
 from lanas_jax.strategies.evolution import RegularizedEvolution
 from lanas_jax.vaenas.seeding import seeded_search
 from lanas_jax.vaenas.strategy import VAENAS, VAENASParams
+from lanas_jax.vaenas.views import space_spec
+from tests.open_space import keys_of, mlp_evaluator
 
 SLOTS, CHOICES = 4, 4  # 256 cells
 SMALL = VAENAS(
@@ -117,3 +120,39 @@ def test_seeded_search_starts_from_the_given_rows_skipping_repeats(bench) -> Non
     assert int(used) == 2  # the list ran out: evolution's own uniform draws fill the rest
     with pytest.raises(ValueError, match="init_rows must index the table"):
         seeded_search(evo, bench, jax.random.key(0), 30, rows + bench.size, 5)
+
+
+OPEN = VAENAS(n_vae=6, tries=2, n_iters=5, vae_batch_size=8, embed=4, hidden=8, latent=2,
+              batch_size=3)
+
+
+def test_open_domain_scan_equals_loop_and_never_repeats() -> None:
+    """On seed 001's MLP space (no table): decodes go through the space's tokens; the scanned
+    runner equals ask/tell by hand, nothing is proposed twice and the VAE answers once trained."""
+    evaluator = mlp_evaluator()
+    domain, params = evaluator.domain, VAENASParams(1.0)
+    keys = seed_keys(1, 2)
+    swept, final = scanned.sweep(OPEN, evaluator, keys, 15, params, with_state=True)
+    init_key, scan_key = jax.random.split(keys[0])
+    state = OPEN.init(init_key, domain, 15, params)
+    by_hand = []
+    for k in jax.random.split(scan_key, 5):
+        archs, state = OPEN.ask(k, state, domain, params)
+        state = OPEN.tell(state, archs, evaluator.evaluate(archs).value, domain, params)
+        by_hand.append(archs)
+    by_hand = jax.tree.map(lambda *a: jnp.concatenate(a), *by_hand)
+    first = jax.tree.map(lambda a: a[0], swept.archs)
+    np.testing.assert_array_equal(keys_of(evaluator, by_hand), keys_of(evaluator, first))
+    for seed in range(2):
+        got = keys_of(evaluator, jax.tree.map(lambda a, s=seed: a[s], swept.archs))
+        assert len({tuple(k) for k in got.tolist()}) == 15
+    # Trained at 6 and 12 evaluations; eps = 1, so the 9 later queries are the VAE's.
+    np.testing.assert_array_equal(np.asarray(final.inner.vae_draws), [9, 9])
+    assert int(state.inner.vae_draws) == 9
+
+
+def test_a_space_vocabulary_masks_each_position() -> None:
+    spec = space_spec((3, 5, 5))
+    assert spec.length == 3 and spec.vocab == 5
+    np.testing.assert_array_equal(np.asarray(spec.mask()).sum(1), [3, 5, 5])
+    assert space_spec((5,) * 6).allowed is None  # NB201: no mask, the same VAE as before
