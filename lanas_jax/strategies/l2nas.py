@@ -299,10 +299,7 @@ class L2NAS(Strategy):
         """The new architecture with the largest total score ``relax . alpha`` (module doc)."""
         if domain.is_pool:
             points = jax.vmap(lambda a: self.relax(domain, a))(domain.archs)
-            # A product and a row sum, not a matmul: the same summation order batched or not,
-            # so a vmapped sweep equals per-seed runs bit for bit.
-            total = jnp.sum(points * alpha, -1)
-            score = jnp.where(archive_lib.unseen_rows(state.archive), total, -jnp.inf)
+            score = jnp.where(archive_lib.unseen_rows(state.archive), points @ alpha, -jnp.inf)
             return domain.arch(jnp.argmax(score).astype(jnp.int32))
         mut_key, rand_key = jax.random.split(key)
         children = jax.vmap(domain.mutate, in_axes=(0, None))(
