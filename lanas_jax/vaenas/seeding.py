@@ -25,11 +25,15 @@ def rows_of_tokens(tokens: jax.Array, table: jax.Array) -> tuple[jax.Array, jax.
     return jnp.argmax(hit, 1).astype(jnp.int32), jnp.any(hit, 1)
 
 
-def _seeded(strategy, budget, num_init, key, bench, init_rows, params, init_ok=None):
+def _seeded(strategy, budget, num_init, key, bench, init_rows, params, init_ok=None,
+            evaluator=None):
     """See :func:`seeded_search`; ``init_ok [M]`` bool (default all) marks the usable entries
-    of ``init_rows`` (e.g. VAE decodes that are table rows), the others are skipped."""
+    of ``init_rows`` (e.g. VAE decodes that are table rows), the others are skipped.
+    ``evaluator``: the table's evaluator, built outside when ``bench`` is traced (a pool's
+    keys are computed on the host, which a traced table cannot give)."""
     if isinstance(strategy, Strategy):
-        return _seeded_archs(strategy, budget, num_init, key, bench, init_rows, params, init_ok)
+        return _seeded_archs(strategy, budget, num_init, key, bench, init_rows, params, init_ok,
+                             evaluator)
     init_key, scan_key = jax.random.split(key)
     state = strategy.init(init_key, bench, budget, params)
     slots = jnp.arange(init_rows.shape[0])
@@ -54,10 +58,11 @@ def _seeded(strategy, budget, num_init, key, bench, init_rows, params, init_ok=N
     return History(indices, bench.metric[indices], bench.test_metric[indices]), used
 
 
-def _seeded_archs(strategy, budget, num_init, key, bench, init_rows, params, init_ok):
+def _seeded_archs(strategy, budget, num_init, key, bench, init_rows, params, init_ok,
+                  evaluator=None):
     """:func:`_seeded` for architecture-protocol strategies: a given row is told without an
     ``ask`` (so nothing is left pending), the strategy's own proposal otherwise."""
-    evaluator = table_evaluator(bench)
+    evaluator = table_evaluator(bench) if evaluator is None else evaluator
     domain = evaluator.domain
     init_key, scan_key = jax.random.split(key)
     state = strategy.init(init_key, domain, budget, params)
