@@ -113,7 +113,7 @@ def _prefix_max(values: jax.Array, ks: tuple[int, ...], found=None) -> jax.Array
 
 def _incumbent_test(history) -> jax.Array:
     """Test accuracy of the query with the best validation accuracy (the search's pick)."""
-    return history.test_metric[jnp.argmax(history.metric)]
+    return history.test[jnp.argmax(history.value)]
 
 
 def _row_of_code(table: jax.Array, vocab: int) -> tuple[jax.Array, jax.Array]:
@@ -159,16 +159,15 @@ def _one_seed(study: Study, key, bench, evaluator):
     pool_tokens = space.row_tokens(bench, pool)
     maxk = max(study.ks)
     rand_rows, rand_found = _random_rows(study, rand_key, maxk, bench)
-    plain, _ = seeding._seeded(
-        study.evo, study.evo_budget, 0, evo_key, bench, rand_rows[:1], NoParams(),
-        evaluator=evaluator,
+    plain, _ = seeding.seeded_run(
+        study.evo, study.evo_budget, 0, evo_key, evaluator, rand_rows[:1], NoParams()
     )
     nb101 = _nb101(study)
     out = {
         "random_max": _prefix_max(test[rand_rows], study.ks, rand_found if nb101 else None),
         "random_found": jnp.mean(rand_found),
         "evo_uniform": _incumbent_test(plain),
-        "evo_uniform_max": jnp.max(plain.test_metric),
+        "evo_uniform_max": jnp.max(plain.test),
         "vae_max": [], "vae_distinct": [], "evo_vae": [], "evo_vae_max": [], "evo_vae_used": [],
         "vae_found": [], "vae_invalid": [],
         "params": [],
@@ -186,9 +185,9 @@ def _one_seed(study: Study, key, bench, evaluator):
         buf, buf_found, _ = _sample_rows(
             study, params, buf_key, 4 * study.evo.population_size, bench
         )
-        seeded, used = seeding._seeded(
-            study.evo, study.evo_budget, study.evo.population_size, evo_key, bench, buf,
-            NoParams(), buf_found if nb101 else None, evaluator,
+        seeded, used = seeding.seeded_run(
+            study.evo, study.evo_budget, study.evo.population_size, evo_key, evaluator, buf,
+            NoParams(), buf_found if nb101 else None,
         )
         out["vae_max"].append(_prefix_max(test[rows], study.ks, found if nb101 else None))
         out["vae_distinct"].append(jnp.sum(
@@ -198,7 +197,7 @@ def _one_seed(study: Study, key, bench, evaluator):
         out["vae_found"].append(jnp.mean(found))
         out["vae_invalid"].append(jnp.sum(~valid))
         out["evo_vae"].append(_incumbent_test(seeded))
-        out["evo_vae_max"].append(jnp.max(seeded.test_metric))
+        out["evo_vae_max"].append(jnp.max(seeded.test))
         out["evo_vae_used"].append(used)
         out["params"].append(params)
         out["final_loss"].append(jnp.mean(losses[-20:]))
