@@ -203,7 +203,7 @@ def _looped_archs(strategy, evaluator, key, budget):
 
 def test_open_domain_scan_equals_loop_and_never_repeats() -> None:
     """On seed 001's MLP space (no table): the scanned runner equals ask/tell by hand, every
-    query is new although Discretize repeats itself, and a vmapped seed equals its own run."""
+    query is new although Discretize repeats itself (vmapped == per-seed: on tables, above)."""
     evaluator = mlp_evaluator()
     strategy = dataclasses.replace(OPEN, batch_size=3)  # batches of 3 in flight
     keys = seed_keys(2, 2)
@@ -215,9 +215,6 @@ def test_open_domain_scan_equals_loop_and_never_repeats() -> None:
     for seed in range(2):
         got = keys_of(evaluator, jax.tree.map(lambda a, s=seed: a[s], swept.archs))
         assert len({tuple(k) for k in got.tolist()}) == 15
-    single = scanned.sweep(strategy, evaluator, keys[1:], 15)
-    np.testing.assert_array_equal(keys_of(evaluator, single.archs),
-                                  keys_of(evaluator, jax.tree.map(lambda a: a[1:], swept.archs)))
 
 
 def test_generic_repair_discretises_to_the_queried_architecture() -> None:
