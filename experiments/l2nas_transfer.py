@@ -22,7 +22,6 @@ Writes --output_dir/transfer.json and transfer.md.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import time
@@ -38,10 +37,12 @@ from experiments.nb201_report import (
     parse_budgets,
     parse_datasets,
 )
-from lanas_jax import analysis
+from lanas_jax import analysis, scanned
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.config import config_dict
 from lanas_jax.runner import seed_keys
+from lanas_jax.scanned import table_evaluator
+from lanas_jax.strategies.l2nas import WarmL2NASParams
 
 _SOURCE = common_flags.DEFINE_enum("source", "cifar10", list(DATASETS), "Pre-training dataset.")
 _TARGETS = common_flags.DEFINE_list("targets", ["cifar100", "imagenet16"], "Target datasets.")
@@ -54,29 +55,21 @@ _OUTPUT_DIR = common_flags.DEFINE_string(
 )
 
 
-def _search(strategy, budget, key, bench, params, source_state):
-    """One search (the runner's scan) that may start from a pre-trained agent; returns the
-    queried indices and the final state."""
-    init_key, scan_key = jax.random.split(key)
-    state = strategy.init(init_key, bench, budget, params)
-    if source_state is not None:
-        state = strategy.with_networks(state, source_state)
+def sweep(strategy, budget, keys, bench, params, agents=None):
+    """``[seeds, budget]`` queried rows of one search per key, and the final agents; with
+    ``agents`` (one per seed) each search starts from its seed's pre-trained agent (the
+    runner, vmapped over :class:`WarmL2NASParams`)."""
+    evaluator = table_evaluator(bench)
+    if agents is None:
+        history, final = scanned.sweep(strategy, evaluator, keys, budget, params,
+                                       with_state=True)
+        return history.rows, final.inner.agent
 
-    def step(state, key):
-        index, state = strategy.ask(key, state, bench, params)
-        state = strategy.tell(state, index, bench.metric[index], bench, params)
-        return state, index
+    def one(key, agent):
+        warm = WarmL2NASParams(**vars(params), agent=agent)
+        return scanned.sweep(strategy, evaluator, key[None], budget, warm).rows[0]
 
-    state, indices = jax.lax.scan(step, state, jax.random.split(scan_key, budget))
-    return indices, state
-
-
-def sweep(strategy, budget, keys, bench, params, source_states=None):
-    """``_search`` vmapped over seeds (and over the pre-trained agents, one per seed)."""
-    strategy.validate(bench, budget)
-    fn = functools.partial(_search, strategy, budget)
-    axes = (0, None, None, None if source_states is None else 0)
-    return jax.jit(jax.vmap(fn, in_axes=axes))(keys, bench, params, source_states)
+    return jax.jit(jax.vmap(one))(keys, agents), None
 
 
 def main(argv):

@@ -10,14 +10,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lanas_jax import scanned
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.benchmarks.base import Benchmark, from_arrays
 from lanas_jax.runner import run_search, seed_keys, sweep
+from lanas_jax.scanned import table_evaluator
 from lanas_jax.spaces import nb201
 from lanas_jax.strategies import l2nas_parts as parts
 from lanas_jax.strategies.l2nas import L2NAS, L2NASParams
+from tests.open_space import keys_of, mlp_evaluator
 
-SMALL = L2NAS(hidden=(16,), batch_size=8, num_random=5)  # cheap to compile
+SMALL = L2NAS(hidden=(16,), replay_batch_size=8, num_random=5)  # cheap to compile
 
 
 def cells_bench(slots: int = 4, choices: int = 5) -> Benchmark:
@@ -67,17 +70,17 @@ def test_check_loss_minimiser_is_the_tau_quantile(tau: float) -> None:
     assert np.sort(x)[k - 1] - 0.01 <= float(q) <= np.sort(x)[k + 1] + 0.01
 
 
-def test_topk_state_is_the_average_of_the_k_best_one_hots(bench) -> None:
+def test_topk_state_is_the_average_of_the_k_best_relaxations(bench) -> None:
     rng = np.random.default_rng(1)
     rows = rng.choice(bench.size, size=40, replace=False)
     values = rng.normal(size=40).astype(np.float32)
     k = 7
-    top = parts.topk_empty(k)
+    top = parts.topk_empty(k, bench.dim)
     for i, v in zip(rows, values, strict=True):
-        top = parts.topk_insert(top, jnp.int32(i), jnp.float32(v))
+        top = parts.topk_insert(top, bench.features[i], jnp.float32(v))
     best = rows[np.argsort(-values)[:k]]
-    assert set(np.asarray(top.index).tolist()) == set(best.tolist())
-    state = parts.topk_state(top, bench.features, 5)
+    np.testing.assert_allclose(np.sort(np.asarray(top.value)), np.sort(values)[-k:])
+    state = parts.topk_state(top, jnp.zeros(bench.dim))
     expected = np.asarray(bench.features)[best].mean(0)
     np.testing.assert_allclose(np.asarray(state), expected, rtol=1e-6)
     # Per edge the state is a distribution over ops.
@@ -85,12 +88,13 @@ def test_topk_state_is_the_average_of_the_k_best_one_hots(bench) -> None:
 
 
 def test_topk_state_before_k_and_before_anything(bench) -> None:
-    top = parts.topk_empty(5)
-    np.testing.assert_allclose(np.asarray(parts.topk_state(top, bench.features, 5)), 0.2)
-    top = parts.topk_insert(top, jnp.int32(3), jnp.float32(0.5))
-    top = parts.topk_insert(top, jnp.int32(9), jnp.float32(0.1))
+    top = parts.topk_empty(5, bench.dim)
+    start = jnp.full((bench.dim,), 0.2)
+    np.testing.assert_allclose(np.asarray(parts.topk_state(top, start)), 0.2)
+    top = parts.topk_insert(top, bench.features[3], jnp.float32(0.5))
+    top = parts.topk_insert(top, bench.features[9], jnp.float32(0.1))
     expected = np.asarray(bench.features)[[3, 9]].mean(0)
-    np.testing.assert_allclose(np.asarray(parts.topk_state(top, bench.features, 5)), expected)
+    np.testing.assert_allclose(np.asarray(parts.topk_state(top, start)), expected)
 
 
 def test_discretize_round_trips_a_one_hot_and_is_many_to_one() -> None:
@@ -167,13 +171,87 @@ def test_bad_configuration_is_rejected(bench) -> None:
 
 def test_params_are_vmappable_over_tau(bench) -> None:
     """The quantile is a traced param: two taus in one vmapped call give their own searches."""
-    from lanas_jax.runner import _run
-
+    evaluator = table_evaluator(bench)
     params = jax.tree.map(lambda x: jnp.stack([x, x]), L2NASParams())
     params = params.replace(tau=jnp.array([0.9, 0.95]))
-    run = jax.vmap(lambda p: _run(SMALL, 30, jax.random.key(1), bench, p))
-    both = np.asarray(run(params).indices)
+    key = jax.random.key(1)[None]
+    run = jax.vmap(lambda p: scanned.sweep(SMALL, evaluator, key, 30, p).rows[0])
+    both = np.asarray(run(params))
     single = np.asarray(
         run_search(SMALL, bench, jax.random.key(1), 30, L2NASParams(tau=0.95)).indices
     )
     np.testing.assert_array_equal(both[1], single)
+    assert not np.array_equal(both[0], both[1])
+
+
+OPEN = L2NAS(hidden=(8,), replay_batch_size=4, num_random=3, num_updates=1, num_ops=0,
+             mutation_tries=4)
+
+
+def _looped_archs(strategy, evaluator, key, budget):
+    """The public init/ask/tell by hand, with the runner's key derivation."""
+    domain, params = evaluator.domain, strategy.default_params()
+    init_key, scan_key = jax.random.split(key)
+    state = strategy.init(init_key, domain, budget, params)
+    out = []
+    for k in jax.random.split(scan_key, budget // strategy.batch_size):
+        archs, state = strategy.ask(k, state, domain, params)
+        state = strategy.tell(state, archs, evaluator.evaluate(archs).value, domain, params)
+        out.append(archs)
+    return jax.tree.map(lambda *a: jnp.concatenate(a), *out), state
+
+
+def test_open_domain_scan_equals_loop_and_never_repeats() -> None:
+    """On seed 001's MLP space (no table): the scanned runner equals ask/tell by hand, every
+    query is new although Discretize repeats itself (vmapped == per-seed: on tables, above)."""
+    evaluator = mlp_evaluator()
+    strategy = dataclasses.replace(OPEN, batch_size=3)  # batches of 3 in flight
+    keys = seed_keys(2, 2)
+    swept, final = scanned.sweep(strategy, evaluator, keys, 15, with_state=True)
+    by_hand, state = _looped_archs(strategy, evaluator, keys[0], 15)
+    mine = keys_of(evaluator, jax.tree.map(lambda a: a[0], swept.archs))
+    np.testing.assert_array_equal(keys_of(evaluator, by_hand), mine)
+    assert int(state.inner.repeats) == int(final.inner.repeats[0])
+    for seed in range(2):
+        got = keys_of(evaluator, jax.tree.map(lambda a, s=seed: a[s], swept.archs))
+        assert len({tuple(k) for k in got.tolist()}) == 15
+
+
+def test_generic_repair_discretises_to_the_queried_architecture() -> None:
+    domain = mlp_evaluator().domain
+    space = domain.space
+    keys = jax.random.split(jax.random.key(0), 16)
+    alphas = jax.random.uniform(jax.random.key(1), (16, space.relax_dim), minval=-1, maxval=1)
+    targets = jax.vmap(space.sample)(keys)
+    fixed = jax.vmap(lambda a, t: OPEN.repair(domain, a, t))(alphas, targets)
+    got = jax.vmap(lambda x: OPEN.discretise(domain, x)[0])(fixed)
+    np.testing.assert_array_equal(np.asarray(jax.vmap(space.key)(got)),
+                                  np.asarray(jax.vmap(space.key)(targets)))
+    # An action that already discretises to the target is left as it is.
+    own = jax.vmap(lambda a: OPEN.discretise(domain, a)[0])(alphas)
+    same = jax.vmap(lambda a, t: OPEN.repair(domain, a, t))(alphas, own)
+    np.testing.assert_allclose(np.asarray(same), np.asarray(alphas))
+    # It moves less than to the target's vertex.
+    vertex = 2.0 * jax.vmap(space.relax)(targets) - 1.0
+    assert np.all(np.linalg.norm(np.asarray(fixed - alphas), axis=1)
+                  <= np.linalg.norm(np.asarray(vertex - alphas), axis=1) + 1e-5)
+
+
+def test_a_relaxation_that_is_not_one_hot_groups_needs_num_ops_zero() -> None:
+    evaluator = mlp_evaluator()
+    with pytest.raises(ValueError, match="num_ops=0"):
+        scanned.sweep(dataclasses.replace(OPEN, num_ops=5), evaluator, seed_keys(0, 1), 8)
+
+
+def test_nb201_space_pool_is_the_table_method() -> None:
+    """On the NB201 table (a pool of NB201 cells) the first proposal after warm-up is
+    Discretize of the actor's action when that cell is new (the seed's method), and the state
+    before anything is kept is the uniform 1/5 per edge."""
+    table = load_benchmark("nb201_cifar10")
+    domain = table_evaluator(table).domain
+    state = SMALL.init(jax.random.key(0), domain, 20, SMALL.default_params())
+    np.testing.assert_allclose(np.asarray(state.inner.start), 0.2, atol=1e-6)
+    alpha = jax.random.uniform(jax.random.key(2), (30,), minval=-1, maxval=1)
+    cell, ok = SMALL.discretise(domain, alpha)
+    assert bool(ok)
+    np.testing.assert_array_equal(np.asarray(cell.ops), np.asarray(alpha).reshape(6, 5).argmax(1))

@@ -11,11 +11,13 @@ from nb101_files import random_table, synthetic_metric, write_table
 
 from lanas_jax import runner
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.scanned import table_evaluator
 from lanas_jax.spaces import nb101 as sp
 from lanas_jax.vaenas import nb101
 from lanas_jax.vaenas import nb101_lookup as lookup
 from lanas_jax.vaenas.strategy import VAENAS, VAENASParams
-from lanas_jax.vaenas.token_space import Nb101Tokens, OneHotSlots
+from lanas_jax.vaenas.token_space import Nb101Tokens, OneHotSlots, token_space
+from lanas_jax.vaenas.views import Nb101Rows
 
 N_TABLE, N_ABSENT = 300, 60
 # Label (sp.OPS index) -> token (VAENAS's op order).
@@ -165,7 +167,7 @@ def test_absent_disconnected_and_oversized_cells_are_not_found(cells, table) -> 
 
 # ------------------------------------------------------------------------------ strategy
 
-SMALL = VAENAS(n_vae=50, tries=4, n_iters=30, batch_size=16, embed=8, hidden=16, latent=4,
+SMALL = VAENAS(n_vae=50, tries=4, n_iters=30, vae_batch_size=16, embed=8, hidden=16, latent=4,
                learning_rate=1e-2)
 
 
@@ -179,9 +181,12 @@ def bench(cells, tmp_path_factory):
 
 def test_token_space_and_resolve_on_a_loaded_table(bench) -> None:
     assert isinstance(bench.space, sp.Nb101Space) and bench.size == N_TABLE
-    SMALL.validate(bench, bench.size)
-    space = SMALL.tokens(bench)
-    assert isinstance(space, Nb101Tokens) and SMALL.spec(bench) == nb101.NB101_SPEC
+    evaluator = table_evaluator(bench)
+    SMALL.validate(evaluator.domain, bench.size)
+    view = SMALL.view(evaluator.domain)
+    assert isinstance(view, Nb101Rows) and view.spec == nb101.NB101_SPEC
+    space = token_space(bench, 5)
+    assert isinstance(space, Nb101Tokens)
     rows = jnp.array([5, 7, 9, 11])
     toks = jax.jit(space.row_tokens)(bench, rows)  # the rows' own cells
     found_rows, found = jax.jit(space.find_rows)(bench, toks)
@@ -200,7 +205,7 @@ def test_device_lookup_agrees_with_the_benchmark_module_hash(bench) -> None:
     """A.5's random cells (mostly small after pruning, so many are rows of a 300-cell table):
     found exactly when their MD5 module hash is a row's, and then that row."""
     toks, valid = _random200(jax.random.key(7))
-    rows, found = jax.jit(SMALL.tokens(bench).find_rows)(bench, toks)
+    rows, found = jax.jit(token_space(bench, 5).find_rows)(bench, toks)
     by_hash = {bench.space.hash(i): i for i in range(bench.size)}
     want = [by_hash.get(sp.module_hash(*nb101.to_cell(t)), -1) for t in np.asarray(toks)]
     np.testing.assert_array_equal(np.where(np.asarray(found), np.asarray(rows), -1), want)
@@ -220,8 +225,8 @@ def test_never_repeats_over_the_whole_table_and_the_lookup_answers(bench, swept)
     for i in range(2):
         np.testing.assert_array_equal(np.sort(np.asarray(hist.indices[i])),
                                       np.arange(bench.size))
-    draws, repeats = np.asarray(state.vae_draws), np.asarray(state.vae_repeats)
-    fallbacks = np.asarray(state.vae_fallbacks)
+    draws, repeats = np.asarray(state.inner.vae_draws), np.asarray(state.inner.vae_repeats)
+    fallbacks = np.asarray(state.inner.vae_fallbacks)
     assert (draws == bench.size - SMALL.n_vae).all()
     assert ((fallbacks <= repeats) & (repeats <= draws)).all()
     assert (fallbacks < draws).all()  # some decodes were unseen table rows

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import itertools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lanas_jax import runner
+from lanas_jax import runner, scanned
 from lanas_jax.benchmarks.base import from_arrays
 from lanas_jax.runner import run_search, seed_keys, sweep
+from lanas_jax.strategies.core import Segment
 from lanas_jax.strategies.evolution import RegularizedEvolution
 from lanas_jax.vaenas.seeding import seeded_search
 from lanas_jax.vaenas.strategy import VAENAS, VAENASParams
+from lanas_jax.vaenas.views import space_spec
+from tests.open_space import keys_of, mlp_evaluator
 
 SLOTS, CHOICES = 4, 4  # 256 cells
 SMALL = VAENAS(
-    vocab=CHOICES, n_vae=20, tries=4, n_iters=30, batch_size=16, embed=8, hidden=16, latent=4,
+    vocab=CHOICES, n_vae=20, tries=4, n_iters=30, vae_batch_size=16, embed=8, hidden=16, latent=4,
     learning_rate=1e-2,
 )
 BUDGET = 70  # VAE trainings before queries 20, 40 and 60
@@ -40,16 +44,10 @@ def bench():
     return from_arrays(features, metric, metric, neighbors=neighbors, name="cells4x4")
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
 def _final_state(strategy, key, bench, budget, params):
-    init_key, scan_key = jax.random.split(key)
-    state = strategy.init(init_key, bench, budget, params)
-
-    def step(state, k):
-        index, state = strategy.ask(k, state, bench, params)
-        return strategy.tell(state, index, bench.metric[index], bench, params), index
-
-    return jax.lax.scan(step, state, jax.random.split(scan_key, budget))
+    """One search's final state and queried rows."""
+    hist, state = runner.sweep_with_state(strategy, bench, key[None], budget, params)
+    return jax.tree.map(lambda a: a[0], state), hist.indices[0]
 
 
 @pytest.fixture(scope="module")
@@ -74,43 +72,35 @@ def test_vae_queries_are_better_than_uniform(bench, swept) -> None:
     assert late > early + 0.5 * np.asarray(bench.metric).std()
 
 
-def _primitives(jaxpr) -> set[str]:
-    out = set()
-    for eqn in jaxpr.eqns:
-        out.add(eqn.primitive.name)
-        for p in eqn.params.values():
-            for sub in p if isinstance(p, (tuple, list)) else (p,):
-                inner = getattr(sub, "jaxpr", None)
-                if inner is not None:
-                    out |= _primitives(getattr(inner, "jaxpr", inner))
-    return out
-
-
-def test_retraining_stays_a_real_cond_under_vmap(bench) -> None:
-    """The retrain predicate depends on the query counter only, so vmapping over seeds keeps
-    ``lax.cond`` (a batched predicate would turn it into a select running training every step)."""
-    run = functools.partial(runner._run, SMALL, BUDGET)
-    jaxpr = jax.make_jaxpr(jax.vmap(run, in_axes=(0, None, None)))(
-        seed_keys(0, 2), bench, SMALL.default_params()
-    )
-    assert "cond" in _primitives(jaxpr.jaxpr)
+def test_trainings_are_structural_rounds(bench) -> None:
+    """Rounds of n_vae queries, each begun by a training (Alg. 2), cover the budget; the
+    scanned runner (no per-step cond) and the public ask/tell (cond on the count) agree."""
+    assert SMALL.schedule(BUDGET) == (Segment(1, 20, False), Segment(2, 20, True),
+                                      Segment(1, 10, True))
+    assert [c for c in range(BUDGET) if SMALL.round_due(c)] == [20, 40, 60]
+    wide = dataclasses.replace(SMALL, batch_size=4)
+    assert wide.schedule(BUDGET) == (Segment(1, 5, False), Segment(2, 5, True),
+                                     Segment(1, 2, True))
+    with pytest.raises(ValueError, match="multiple of batch_size"):
+        run_search(dataclasses.replace(SMALL, batch_size=3), bench, jax.random.key(0), 60)
 
 
 def test_eps_grows_the_vae_answers_after_training_and_nothing_is_queried_twice(bench) -> None:
     n = bench.size
     state, indices = _final_state(SMALL, jax.random.key(1), bench, n, VAENASParams(1.0))
     # eps = min(1, count) = 1 from the second query, but the VAE is first trained at 20.
-    assert int(state.vae_draws) == n - SMALL.n_vae
-    assert 0 < int(state.vae_fallbacks) <= int(state.vae_repeats) <= int(state.vae_draws)
+    inner = state.inner
+    assert int(inner.vae_draws) == n - SMALL.n_vae
+    assert 0 < int(inner.vae_fallbacks) <= int(inner.vae_repeats) <= int(inner.vae_draws)
     np.testing.assert_array_equal(np.sort(np.asarray(indices)), np.arange(n))
     state, indices = _final_state(SMALL, jax.random.key(1), bench, n, VAENASParams(0.0))
-    assert int(state.vae_draws) == 0  # eps stays 0: Gamma = U
+    assert int(state.inner.vae_draws) == 0  # eps stays 0: Gamma = U
     np.testing.assert_array_equal(np.sort(np.asarray(indices)), np.arange(n))
 
 
 def test_rejects_a_table_that_is_not_one_hot_slots(bench) -> None:
     bad = from_arrays(np.asarray(bench.features) * 0.5, bench.metric, name="halves")
-    with pytest.raises(ValueError, match="vaenas tokenises a table whose features are one-hot"):
+    with pytest.raises(ValueError, match="vaenas tokenises .* one-hot"):
         run_search(SMALL, bad, jax.random.key(0), 10)
     with pytest.raises(ValueError, match="top_frac"):
         run_search(VAENAS(vocab=CHOICES, top_frac=0.0), bench, jax.random.key(0), 10)
@@ -130,3 +120,39 @@ def test_seeded_search_starts_from_the_given_rows_skipping_repeats(bench) -> Non
     assert int(used) == 2  # the list ran out: evolution's own uniform draws fill the rest
     with pytest.raises(ValueError, match="init_rows must index the table"):
         seeded_search(evo, bench, jax.random.key(0), 30, rows + bench.size, 5)
+
+
+OPEN = VAENAS(n_vae=6, tries=2, n_iters=5, vae_batch_size=8, embed=4, hidden=8, latent=2,
+              batch_size=3)
+
+
+def test_open_domain_scan_equals_loop_and_never_repeats() -> None:
+    """On seed 001's MLP space (no table): decodes go through the space's tokens; the scanned
+    runner equals ask/tell by hand, nothing is proposed twice and the VAE answers once trained."""
+    evaluator = mlp_evaluator()
+    domain, params = evaluator.domain, VAENASParams(1.0)
+    keys = seed_keys(1, 2)
+    swept, final = scanned.sweep(OPEN, evaluator, keys, 15, params, with_state=True)
+    init_key, scan_key = jax.random.split(keys[0])
+    state = OPEN.init(init_key, domain, 15, params)
+    by_hand = []
+    for k in jax.random.split(scan_key, 5):
+        archs, state = OPEN.ask(k, state, domain, params)
+        state = OPEN.tell(state, archs, evaluator.evaluate(archs).value, domain, params)
+        by_hand.append(archs)
+    by_hand = jax.tree.map(lambda *a: jnp.concatenate(a), *by_hand)
+    first = jax.tree.map(lambda a: a[0], swept.archs)
+    np.testing.assert_array_equal(keys_of(evaluator, by_hand), keys_of(evaluator, first))
+    for seed in range(2):
+        got = keys_of(evaluator, jax.tree.map(lambda a, s=seed: a[s], swept.archs))
+        assert len({tuple(k) for k in got.tolist()}) == 15
+    # Trained at 6 and 12 evaluations; eps = 1, so the 9 later queries are the VAE's.
+    np.testing.assert_array_equal(np.asarray(final.inner.vae_draws), [9, 9])
+    assert int(state.inner.vae_draws) == 9
+
+
+def test_a_space_vocabulary_masks_each_position() -> None:
+    spec = space_spec((3, 5, 5))
+    assert spec.length == 3 and spec.vocab == 5
+    np.testing.assert_array_equal(np.asarray(spec.mask()).sum(1), [3, 5, 5])
+    assert space_spec((5,) * 6).allowed is None  # NB201: no mask, the same VAE as before

@@ -7,7 +7,7 @@ from lanas_jax.strategies.l2nas import L2NAS, REPEAT_RULES, REWARDS, L2NASParams
 STRATEGY = ConfigFlags(
     L2NAS,
     "l2nas_",
-    rename={"batch_size": "l2nas_batch", "num_updates": "l2nas_updates",
+    rename={"replay_batch_size": "l2nas_batch", "num_updates": "l2nas_updates",
             "buffer_size": "l2nas_buffer", "num_random": "l2nas_random"},
     overrides={"reward": FlagSpec(choices=REWARDS),
                "repeats": FlagSpec(

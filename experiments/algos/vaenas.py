@@ -13,7 +13,7 @@ from lanas_jax.vaenas.train import TrainConfig
 STRATEGY = ConfigFlags(
     VAENAS,
     "vaenas_",
-    rename={"n_iters": "vaenas_iters", "batch_size": "vaenas_batch",
+    rename={"n_iters": "vaenas_iters", "vae_batch_size": "vaenas_batch",
             "learning_rate": "vaenas_lr"},
 )
 PARAMS = ConfigFlags(

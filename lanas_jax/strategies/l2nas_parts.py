@@ -2,17 +2,18 @@
 
 * :func:`discretize` -- ``x = Discretize(alpha)``: the argmax op of every edge (many-to-one).
 * :func:`check_loss` -- quantile regression's check loss ``rho_tau(u) = u (tau - 1(u <= 0))``.
-* :func:`topk_insert` / :func:`topk_state` -- the environment: the top-K architectures seen,
-  ranked by accuracy, and the state = their channel-wise (per edge-op) average.
+* :func:`topk_insert` / :func:`topk_state` -- the environment: the top-K architectures seen
+  (relaxed), ranked by accuracy, and the state = their channel-wise average.
 * :class:`Replay`, :func:`replay_add`, :func:`replay_sample` -- the experience replay buffer as a
   fixed-size device array (a ring buffer).
 * :class:`Actor` (``mu(s) -> alpha``) and :class:`Critic` (``Q(alpha)``) -- small MLPs.
 * :func:`normalized_reward` -- the transfer reward ``100^(Acc / Acc(Env)) / 100 - 1``.
 * :func:`propose` -- the table row of a score vector's discretisation, and the unseen row with
-  the best scores (the rule used when Discretize lands on an architecture already queried).
+  the best scores (REINFORCE's rule when its sample lands on an architecture already queried).
 
-Architectures are edge-major one-hot vectors ``[E * O]`` (feature ``e * O + o``), the layout of
-``lanas_jax.spaces.nb201.one_hot``; ``alpha`` has the same layout, one score per op per edge.
+:func:`discretize`, :func:`repair` and :func:`propose` act on edge-major one-hot vectors
+``[E * O]`` (feature ``e * O + o``), the layout of ``lanas_jax.spaces.nb201.one_hot``; L2NAS
+itself acts in any space's relaxed box (:mod:`lanas_jax.strategies.l2nas`).
 """
 
 from __future__ import annotations
@@ -66,42 +67,43 @@ def check_loss(u: jax.Array, tau: jax.Array) -> jax.Array:
 
 @struct.dataclass
 class TopK:
-    """The environment's memory: the K best (index, value) pairs seen, unordered."""
+    """The environment's memory: the K best (relaxed architecture, value) pairs seen, unordered."""
 
-    index: jax.Array  # [K] int32 table rows (0 where empty)
+    point: jax.Array  # [K, D] float32 relaxed architectures (0 where empty)
     value: jax.Array  # [K] float32 their search metric (-inf where empty)
 
 
-def topk_empty(k: int) -> TopK:
-    return TopK(index=jnp.zeros((k,), jnp.int32), value=jnp.full((k,), -jnp.inf, jnp.float32))
+def topk_empty(k: int, dim: int) -> TopK:
+    return TopK(point=jnp.zeros((k, dim), jnp.float32),
+                value=jnp.full((k,), -jnp.inf, jnp.float32))
 
 
-def topk_insert(top: TopK, index: jax.Array, value: jax.Array) -> TopK:
-    """Add ``(index, value)`` if it beats the worst of the K kept (it replaces that one).
+def topk_insert(top: TopK, point: jax.Array, value: jax.Array) -> TopK:
+    """Add ``(point, value)`` if it beats the worst of the K kept (it replaces that one).
 
     Ties with the worst kept value keep the earlier architecture. The caller never inserts the
-    same row twice (a repeated query would otherwise occupy two slots).
+    same architecture twice (a repeated query would otherwise occupy two slots).
     """
     worst = jnp.argmin(top.value)
     better = value > top.value[worst]
     return TopK(
-        index=top.index.at[worst].set(jnp.where(better, index, top.index[worst]).astype(jnp.int32)),
+        point=top.point.at[worst].set(jnp.where(better, point, top.point[worst])),
         value=top.value.at[worst].set(jnp.where(better, value, top.value[worst])),
     )
 
 
-def topk_state(top: TopK, features: jax.Array, num_ops: int) -> jax.Array:
-    """The state ``s``: the channel-wise average of the kept architectures' one-hots ``[E * O]``.
+def topk_state(top: TopK, start: jax.Array) -> jax.Array:
+    """The state ``s``: the channel-wise average of the kept architectures' relaxations.
 
-    It is the per-edge empirical distribution of ops among the top-K (seed 003: "the sample
-    distribution of high-performance architectures"). Before anything was seen it is the
-    uniform distribution ``1 / O`` per edge.
+    On one-hot relaxations (NB201) it is the per-edge empirical distribution of ops among the
+    top-K (seed 003: "the sample distribution of high-performance architectures"). Before
+    anything was kept it is ``start`` (L2NAS: the domain's mean relaxation, which on a complete
+    NB201 table is the uniform ``1 / 5`` per edge).
     """
     valid = jnp.isfinite(top.value)
-    rows = features[top.index] * valid[:, None]
     count = jnp.sum(valid)
-    uniform = jnp.full((features.shape[1],), 1.0 / num_ops, features.dtype)
-    return jnp.where(count > 0, rows.sum(0) / jnp.maximum(count, 1), uniform)
+    mean = jnp.sum(top.point * valid[:, None], 0) / jnp.maximum(count, 1)
+    return jnp.where(count > 0, mean, start)
 
 
 @struct.dataclass

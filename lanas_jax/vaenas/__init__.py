@@ -8,7 +8,9 @@
   rows: one-hot slot tables (NB201) or NAS-Bench-101.
 * :mod:`~lanas_jax.vaenas.model`: the encoder, decoder and ELBO (Sec. 3.2, Eq. 2).
 * :mod:`~lanas_jax.vaenas.train`: Alg. 1 (train on the top K%) with optax.
-* :mod:`~lanas_jax.vaenas.sampler`: VAE samples -> unseen table rows (:func:`propose_in`).
+* :mod:`~lanas_jax.vaenas.sampler`: VAE samples -> candidate rows of a token table
+  (:func:`propose`, LaNAS's VAE leaf sampler).
+* :mod:`~lanas_jax.vaenas.views`: a search domain as tokens, and decodes -> new architectures.
 * :mod:`~lanas_jax.vaenas.strategy`: Eq. 5's mixture sampler as the ``vaenas`` strategy.
 * :mod:`~lanas_jax.vaenas.seeding`: searches whose first queries come from a trained VAE.
 """

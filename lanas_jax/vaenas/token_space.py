@@ -8,7 +8,8 @@ strategy and the Table 4 binary, all pure ``jnp`` under ``jit``/``vmap``:
 * ``decode(model, params, key, num)``: ``num`` architectures ``z ~ N(0, I) -> p_theta(alpha |
   z)`` and whether each is a valid architecture;
 * ``resolve(bench, decoded, valid, candidate, priority)``: each decode's candidate row (if it
-  is one) and the fallback row when none is (see :func:`lanas_jax.vaenas.sampler.propose_in`).
+  is one) and the fallback row when none is (the Table 4 binary; the strategy's own rule on any
+  domain is :mod:`lanas_jax.vaenas.views`).
 
 Two implementations:
 

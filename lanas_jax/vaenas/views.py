@@ -1,0 +1,209 @@
+"""How VAENAS sees a search domain as token sequences, and turns VAE decodes into proposals.
+
+A :class:`TokenView` is a static (hashable) description of a :class:`~lanas_jax.domain.Domain`
+for the VAE (seed 002, Sec. 3.2: an architecture is a sequence of tokens), with three parts, all
+pure ``jnp`` under ``jit``/``vmap``:
+
+* ``spec``: the token shape the VAE is built for;
+* ``arch_tokens(domain, archs)``: the tokens of evaluated architectures (the training data);
+* ``propose(domain, archive, priority, model, params, key, tries)``: a :class:`Proposal`, the
+  first of ``tries`` decodes that may be queried, else a fallback (module
+  :mod:`lanas_jax.vaenas.sampler` explains the rule).
+
+Views:
+
+* :class:`SpaceTokens` -- any space with ``tokens`` / ``from_tokens``: the VAE's vocabulary is
+  the space's (``vocab_sizes``; a position never emits a token beyond its own vocabulary), and a
+  decode is ``from_tokens`` of it. On a pool (a table, e.g. NAS-Bench-201's) a decode the pool
+  lacks, or one already evaluated or pending, falls back to the unseen row nearest to the first
+  decode in Hamming distance over the canonical tokens (random tie-break), as before the
+  architecture protocol; in an open domain to a uniformly random new architecture.
+* :class:`OneHotRows` -- a table that names no space, whose features are one-hot slots of
+  ``vocab`` choices: one token per slot, the same nearest-row fallback.
+* :class:`Nb101Rows` -- a NAS-Bench-101 table (until the NB101 space is a pool's space): the
+  rows' A.5 tokens, the top-9 decoder and the isomorphism lookup of
+  :mod:`lanas_jax.vaenas.token_space`, a uniformly random unseen row as fallback.
+
+:func:`token_view` picks the view of a domain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from lanas_jax import archive as archive_lib
+from lanas_jax.domain import RowSpace
+from lanas_jax.spaces.nb101 import Nb101Space
+from lanas_jax.strategies.core import select
+from lanas_jax.vaenas.model import sample_tokens
+from lanas_jax.vaenas.token_space import Nb101Tokens, match_rows
+from lanas_jax.vaenas.tokens import TokenSpec, onehot_spec, table_tokens
+
+
+@struct.dataclass
+class Proposal:
+    """What a view proposed and how (``first_hit``: the first decode could be queried;
+    ``any_hit``: some decode could, else the fallback was taken)."""
+
+    arch: object
+    first_hit: jax.Array
+    any_hit: jax.Array
+
+
+def _rows_proposal(domain, rows, hit, fallback) -> Proposal:
+    any_hit = jnp.any(hit)
+    row = jnp.where(any_hit, rows[jnp.argmax(hit)], fallback).astype(jnp.int32)
+    return Proposal(domain.arch(row), hit[0], any_hit)
+
+
+class TokenView:
+    """The interface (see the module doc); implementations are frozen dataclasses."""
+
+    spec: TokenSpec
+
+    def validate(self, domain) -> None:
+        """Raise ValueError when ``domain`` cannot be tokenised this way (host)."""
+
+    def arch_tokens(self, domain, archs) -> jax.Array:
+        raise NotImplementedError
+
+    def propose(self, domain, archive, priority, model, params, key, tries,
+                fallback) -> Proposal:
+        """``fallback``: open domains only, the new architecture answered when no decode is."""
+        raise NotImplementedError
+
+
+def space_spec(vocab_sizes: tuple[int, ...]) -> TokenSpec:
+    """The VAE's token spec of a space: vocabulary = the largest position's, and each position
+    allowed only its own tokens."""
+    vocab = max(max(vocab_sizes), 2)
+    allowed = None
+    if len(set(vocab_sizes)) > 1:
+        allowed = tuple(tuple(t < size for t in range(vocab)) for size in vocab_sizes)
+    return TokenSpec(length=len(vocab_sizes), vocab=vocab, allowed=allowed)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpaceTokens(TokenView):
+    """The space's own tokens (see the module doc)."""
+
+    spec: TokenSpec
+
+    def arch_tokens(self, domain, archs):
+        return jax.vmap(domain.space.tokens)(archs).astype(jnp.int32)
+
+    def propose(self, domain, archive, priority, model, params, key, tries, fallback):
+        space = domain.space
+        decoded = sample_tokens(model, params, key, tries)
+        archs = jax.vmap(space.from_tokens)(decoded)
+        if domain.is_pool:
+            # Canonical tokens: two spellings of one architecture match the same row.
+            canon = self.arch_tokens(domain, archs)
+            table = self.arch_tokens(domain, domain.archs)
+            rows, hit, nearest = match_rows(table, canon, archive_lib.unseen_rows(archive),
+                                            priority)
+            return _rows_proposal(domain, rows, hit, nearest)
+        hit = jax.vmap(lambda a: archive_lib.is_new(archive, domain, a))(archs)
+        any_hit = jnp.any(hit)
+        first = jax.tree.map(lambda a: a[jnp.argmax(hit)], archs)
+        return Proposal(select(any_hit, first, fallback), hit[0], any_hit)
+
+
+@dataclasses.dataclass(frozen=True)
+class OneHotRows(TokenView):
+    """A rows-only table of one-hot slot features (see the module doc)."""
+
+    spec: TokenSpec
+
+    def validate(self, domain) -> None:
+        onehot_spec(domain.features, self.spec.vocab)
+
+    def arch_tokens(self, domain, archs):
+        return table_tokens(domain.features[archs.row], self.spec)
+
+    def propose(self, domain, archive, priority, model, params, key, tries, fallback):
+        decoded = sample_tokens(model, params, key, tries)
+        table = table_tokens(domain.features, self.spec)
+        rows, hit, nearest = match_rows(table, decoded, archive_lib.unseen_rows(archive),
+                                        priority)
+        return _rows_proposal(domain, rows, hit, nearest)
+
+
+@dataclasses.dataclass(frozen=True)
+class Nb101Rows(TokenView):
+    """A NAS-Bench-101 table whose rows are plain row numbers (see the module doc)."""
+
+    nb_space: Nb101Space = dataclasses.field(repr=False)
+    tokens: Nb101Tokens = Nb101Tokens()
+
+    @property
+    def spec(self) -> TokenSpec:
+        return self.tokens.spec
+
+    def validate(self, domain) -> None:
+        if len(self.nb_space) != domain.size:
+            raise ValueError(f"the NAS-Bench-101 space has {len(self.nb_space)} cells but the "
+                             f"table {domain.size} rows")
+
+    def _bench(self, domain):
+        return _Nb101Bench(self.nb_space, domain.size)
+
+    def arch_tokens(self, domain, archs):
+        return self.tokens.row_tokens(self._bench(domain), archs.row)
+
+    def propose(self, domain, archive, priority, model, params, key, tries, fallback):
+        decoded, valid = self.tokens.decode(model, params, key, tries)
+        rows, hit, fallback = self.tokens.resolve(
+            self._bench(domain), decoded, valid, archive_lib.unseen_rows(archive), priority)
+        return _rows_proposal(domain, rows, hit, fallback)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Nb101Bench:
+    """What :class:`~lanas_jax.vaenas.token_space.Nb101Tokens` reads of a benchmark."""
+
+    space: Nb101Space
+    size: int
+
+
+def nb101_space_of(domain) -> Nb101Space | None:
+    """The NAS-Bench-101 cells of a rows-only table domain, else ``None``.
+
+    A :class:`~lanas_jax.evaluators.table.TableEvaluator` of an NB101 table is a pool of plain
+    rows (no NB101 space on the architecture protocol yet), so its cells are found through the
+    runner's table cache (:func:`lanas_jax.scanned.table_evaluator`), by the table's name and
+    size. To be replaced by the NB101 space's own ``tokens`` once NB101 tables are pools of it.
+    """
+    from lanas_jax import scanned
+
+    space = domain.space
+    for bench, _ in scanned._TABLES.values():
+        meta = bench.space
+        if (isinstance(meta, Nb101Space) and bench.name == space.table
+                and len(meta) == space.num_rows):
+            return meta
+    return None
+
+
+def token_view(domain, vocab: int) -> TokenView:
+    """:class:`SpaceTokens` for a space with tokens; for a rows-only table, :class:`Nb101Rows`
+    when it is a NAS-Bench-101 table, else :class:`OneHotRows` of ``vocab`` choices per slot
+    (static: depends on the domain's space and shapes only)."""
+    space = domain.space
+    if not isinstance(space, RowSpace):
+        if not space.vocab_sizes:
+            raise ValueError(f"the {space.name} space has no tokens")
+        return SpaceTokens(space_spec(tuple(space.vocab_sizes)))
+    nb = nb101_space_of(domain)
+    if nb is not None:
+        return Nb101Rows(nb)
+    width = int(np.shape(domain.features)[1])
+    if vocab < 2 or width % vocab:
+        raise ValueError(f"features of width {width} are not one-hot slots of {vocab} choices "
+                         f"(the width must be a multiple of {vocab})")
+    return OneHotRows(TokenSpec(length=width // vocab, vocab=vocab))
