@@ -73,12 +73,13 @@ class _Progress:
     fixed module function, so one compilation serves every reporter."""
 
     reporter = None
+    num_seeds = 0  # the real seeds (a single search runs padded to two)
 
 
 def _emit(done, best) -> None:
     reporter = _Progress.reporter
     if reporter is not None:
-        reporter.update(int(done), np.asarray(best))
+        reporter.update(int(done), np.asarray(best)[:_Progress.num_seeds])
 
 
 def _run(strategy, budget: int, progress: bool, with_state: bool,
@@ -148,24 +149,36 @@ def sweep(strategy, evaluator, keys: jax.Array, budget: int, params: Any = None,
     check_budget(strategy, evaluator, budget)
     params = strategy.default_params() if params is None else params
     fn = _jitted(strategy, int(budget), progress is not None, with_state)
-    with _reporting(progress):
-        return jax.block_until_ready(fn(keys, evaluator, params))
+    keys, n = _at_least_two(keys)
+    with _reporting(progress, n):
+        out = jax.block_until_ready(fn(keys, evaluator, params))
+    return jax.tree.map(lambda a: a[:n], out)
+
+
+def _at_least_two(keys):
+    """XLA compiles a batch of one seed differently from a batch of several (a network's
+    training can then differ in the last bit and a search take another branch), so a single
+    search runs as a batch of two and keeps the first: row ``i`` of a sweep then equals the
+    search of key ``i`` alone."""
+    n = keys.shape[0]
+    return (jnp.concatenate([keys, keys]) if n == 1 else keys), n
 
 
 def timed(strategy, evaluator, keys, budget: int, params: Any, progress=None):
     """:func:`sweep` with its (compile seconds, run seconds) measured apart."""
     fn = _jitted(strategy, int(budget), progress is not None, False)
+    keys, n = _at_least_two(keys)
     t0 = time.perf_counter()
     compiled = fn.lower(keys, evaluator, params).compile()
     t1 = time.perf_counter()
-    with _reporting(progress):
+    with _reporting(progress, n):
         history = jax.block_until_ready(compiled(keys, evaluator, params))
-    return history, t1 - t0, time.perf_counter() - t1
+    return jax.tree.map(lambda a: a[:n], history), t1 - t0, time.perf_counter() - t1
 
 
 @contextlib.contextmanager
-def _reporting(progress):
-    _Progress.reporter = progress
+def _reporting(progress, num_seeds: int):
+    _Progress.reporter, _Progress.num_seeds = progress, num_seeds
     try:
         yield
     finally:
