@@ -22,6 +22,8 @@ SMALL = {
     "evolution": dict(population_size=4, tournament_size=2),
     "bo": dict(num_init=4, num_selects=4, candidates=32, fit_steps=2),
     "predictor": dict(num_init=4, num_selects=4, candidates=32, train_steps=5),
+    # The one-hot swap repair needs one-hot groups; these spaces' relaxations are not.
+    "l2nas": dict(num_ops=0),
 }
 #: Strategies that search pools only, with the words of their refusal of an open domain.
 POOL_ONLY = {"mcts": "pool"}

@@ -1,51 +1,16 @@
-"""The registry of strategies, and the first (table-row) protocol still used by the strategies
-not yet moved to :class:`~lanas_jax.strategies.core.Strategy` (architectures in and out).
-
-The row protocol, in the style of evosax:
-
-    state = strategy.init(key, bench, budget, params)
-    index, state = strategy.ask(key, state, bench, params)
-    state = strategy.tell(state, index, value, bench, params)
-
-``ask`` proposes one unseen entry of the tabular benchmark ``bench`` (an int32 index);
-``tell`` receives its search metric. ``params`` is a pytree of the numbers a user may want
-to vmap over (Cp, ridge strength, ...).
+"""The registry of strategies. Every strategy is a :class:`~lanas_jax.strategies.core.Strategy`
+(architectures in and out, the archive kept by the base); ``make(name, **config)`` builds one
+by name, ``registered()`` lists the names.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
-
-import jax
 
 from lanas_jax.strategies.core import NoParams, Strategy, draw, random_priority  # noqa: F401
 
-
-class TableStrategy:
-    """The first protocol, on table rows (``ask`` returns a row index); strategies not yet
-    moved to :class:`Strategy` (issue 12) still use it, and the runner drives both."""
-
-    name: str = "strategy"
-
-    def default_params(self) -> Any:
-        return NoParams()
-
-    def init(self, key: jax.Array, bench, budget: int, params: Any) -> Any:
-        raise NotImplementedError
-
-    def ask(self, key: jax.Array, state: Any, bench, params: Any) -> tuple[jax.Array, Any]:
-        raise NotImplementedError
-
-    def tell(self, state: Any, index: jax.Array, value: jax.Array, bench, params: Any) -> Any:
-        raise NotImplementedError
-
-    def validate(self, bench, budget: int) -> None:
-        """Raise ValueError if this strategy cannot run ``budget`` samples on ``bench``."""
-
-
-_REGISTRY: dict[str, Callable[..., Strategy | TableStrategy]] = {}
+_REGISTRY: dict[str, Callable[..., Strategy]] = {}
 
 # Modules whose import registers a strategy; imported lazily to keep the packages free of
 # import cycles (the LaNAS strategy lives in lanas_jax.partition).
@@ -84,7 +49,7 @@ def registered() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make(name: str, **config) -> Strategy | TableStrategy:
+def make(name: str, **config) -> Strategy:
     """Build a registered strategy by name; unknown names raise with the known ones listed."""
     _import_all()
     if name not in _REGISTRY:
