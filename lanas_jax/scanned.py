@@ -135,6 +135,13 @@ def _run(strategy, budget: int, progress: bool, with_state: bool,
     return (history, carry[0]) if with_state else history
 
 
+def clear_cache() -> None:
+    """Drop the compiled sweeps kept for reuse (and the tables' evaluators), e.g. to release
+    their memory in a long process that compiles many searches."""
+    _jitted.cache_clear()
+    _TABLES.clear()
+
+
 @functools.lru_cache(maxsize=64)
 def _jitted(strategy, budget: int, progress, with_state: bool):
     return jax.jit(functools.partial(_run, strategy, budget, progress, with_state))
