@@ -58,7 +58,7 @@ from lanas_jax import analysis, runner, scanned
 from lanas_jax.benchmarks import NB101_PREFIX, load_benchmark
 from lanas_jax.benchmarks.nb201 import DATASETS
 from lanas_jax.config import config_dict
-from lanas_jax.strategies.base import NoParams
+from lanas_jax.strategies.core import NoParams
 from lanas_jax.strategies.evolution import RegularizedEvolution
 from lanas_jax.vaenas import seeding
 from lanas_jax.vaenas.token_space import Nb101Tokens, TokenSpace, token_space

@@ -1,11 +1,26 @@
-"""Driving an architecture-protocol strategy on a table by hand, one query at a time, in the
-runner's key order: tests look at the state between ``ask`` and ``tell``."""
+"""Driving a strategy by hand through its public ``init / ask / tell``, in the runner's key
+order, so tests can compare it with the scanned runner or look at the state between calls."""
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from lanas_jax.scanned import table_evaluator
+
+
+def by_hand(strategy, evaluator, key, budget: int):
+    """``(archs [budget], final state)`` of the public init / ask / tell loop over any
+    evaluator, with the keys the scanned runner derives from ``key``."""
+    domain, params = evaluator.domain, strategy.default_params()
+    init_key, scan_key = jax.random.split(key)
+    state = strategy.init(init_key, domain, budget, params)
+    out = []
+    for k in jax.random.split(scan_key, budget // strategy.batch_size):
+        archs, state = strategy.ask(k, state, domain, params)
+        state = strategy.tell(state, archs, evaluator.evaluate(archs).value, domain, params)
+        out.append(archs)
+    return jax.tree.map(lambda *a: jnp.concatenate(a), *out), state
 
 
 class TableDriver:

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from table_driver import by_hand
 
 from lanas_jax import scanned
 from lanas_jax.benchmarks import load_benchmark
@@ -188,19 +189,6 @@ OPEN = L2NAS(hidden=(8,), replay_batch_size=4, num_random=3, num_updates=1, num_
              mutation_tries=4)
 
 
-def _looped_archs(strategy, evaluator, key, budget):
-    """The public init/ask/tell by hand, with the runner's key derivation."""
-    domain, params = evaluator.domain, strategy.default_params()
-    init_key, scan_key = jax.random.split(key)
-    state = strategy.init(init_key, domain, budget, params)
-    out = []
-    for k in jax.random.split(scan_key, budget // strategy.batch_size):
-        archs, state = strategy.ask(k, state, domain, params)
-        state = strategy.tell(state, archs, evaluator.evaluate(archs).value, domain, params)
-        out.append(archs)
-    return jax.tree.map(lambda *a: jnp.concatenate(a), *out), state
-
-
 def test_open_domain_scan_equals_loop_and_never_repeats() -> None:
     """On seed 001's MLP space (no table): the scanned runner equals ask/tell by hand, every
     query is new although Discretize repeats itself (vmapped == per-seed: on tables, above)."""
@@ -208,9 +196,9 @@ def test_open_domain_scan_equals_loop_and_never_repeats() -> None:
     strategy = dataclasses.replace(OPEN, batch_size=3)  # batches of 3 in flight
     keys = seed_keys(2, 2)
     swept, final = scanned.sweep(strategy, evaluator, keys, 15, with_state=True)
-    by_hand, state = _looped_archs(strategy, evaluator, keys[0], 15)
+    hand, state = by_hand(strategy, evaluator, keys[0], 15)
     mine = keys_of(evaluator, jax.tree.map(lambda a: a[0], swept.archs))
-    np.testing.assert_array_equal(keys_of(evaluator, by_hand), mine)
+    np.testing.assert_array_equal(keys_of(evaluator, hand), mine)
     assert int(state.inner.repeats) == int(final.inner.repeats[0])
     for seed in range(2):
         got = keys_of(evaluator, jax.tree.map(lambda a, s=seed: a[s], swept.archs))

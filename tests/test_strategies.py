@@ -7,12 +7,12 @@ import itertools
 import jax
 import numpy as np
 import pytest
+from table_driver import by_hand
 
 from lanas_jax import strategies
 from lanas_jax.benchmarks.base import Benchmark, from_arrays
 from lanas_jax.runner import run_search, seed_keys, sweep
 from lanas_jax.scanned import table_evaluator
-from lanas_jax.strategies.core import Strategy
 
 SLOTS, CHOICES = 4, 5  # N = 5**4 = 625 cells
 BUDGET = 80  # > the default evolution population, so every phase of a strategy runs
@@ -56,26 +56,10 @@ def bench() -> Benchmark:
 
 
 def _looped(strategy, bench: Benchmark, key: jax.Array, budget: int) -> list[int]:
-    """The public init/ask/tell driven by hand, with the runner's key handling."""
-    params = strategy.default_params()
-    init_key, scan_key = jax.random.split(key)
-    looped = []
-    if isinstance(strategy, Strategy):
-        evaluator = table_evaluator(bench)
-        domain = evaluator.domain
-        state = strategy.init(init_key, domain, budget, params)
-        for step_key in jax.random.split(scan_key, budget // strategy.batch_size):
-            archs, state = strategy.ask(step_key, state, domain, params)
-            ev = evaluator.evaluate(archs)
-            state = strategy.tell(state, archs, ev.value, domain, params)
-            looped.extend(int(r) for r in ev.row)
-        return looped
-    state = strategy.init(init_key, bench, budget, params)
-    for step_key in jax.random.split(scan_key, budget):
-        index, state = strategy.ask(step_key, state, bench, params)
-        state = strategy.tell(state, index, bench.metric[index], bench, params)
-        looped.append(int(index))
-    return looped
+    """The table rows the public init/ask/tell, driven by hand, query."""
+    evaluator = table_evaluator(bench)
+    archs, _ = by_hand(strategy, evaluator, key, budget)
+    return [int(r) for r in evaluator.evaluate(archs).row]
 
 
 @pytest.mark.parametrize("name", NAMES)

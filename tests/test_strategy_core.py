@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import struct
+from table_driver import by_hand
 
 from lanas_jax import archive as archive_lib
 from lanas_jax import scanned
-from lanas_jax.domain import Domain
-from lanas_jax.evaluators.base import Evaluation, Evaluator
+from lanas_jax.evaluators.synthetic import synthetic
 from lanas_jax.spaces.base import Space, SpaceSize
 from lanas_jax.strategies import make
 from lanas_jax.strategies.core import Segment, Strategy, select
@@ -54,46 +54,13 @@ class TinySpace(Space):
         return SpaceSize(VALUES**SLOTS, True)
 
 
-@struct.dataclass
-class TinyEvaluator(Evaluator):
-    """A jittable additive score of the choices."""
-
-    open: Domain
-    weights: jax.Array  # [12]
-    name: str = struct.field(pytree_node=False, default="tiny")
-    jittable = True
-
-    @property
-    def domain(self):
-        return self.open
-
-    def evaluate(self, archs, key=None):
-        value = jax.vmap(self.open.space.features)(archs) @ self.weights
-        return Evaluation(value, value, jnp.full(value.shape, -1, jnp.int32))
-
-
-def tiny_evaluator() -> TinyEvaluator:
-    weights = jax.random.normal(jax.random.key(5), (SLOTS * VALUES,))
-    return TinyEvaluator(Domain(TinySpace()), weights)
+def tiny_evaluator():
+    return synthetic(TinySpace(), jax.random.key(5))
 
 
 def codes(archs) -> np.ndarray:
     x = np.asarray(archs.x)
     return x[..., 0] * 16 + x[..., 1] * 4 + x[..., 2]
-
-
-def looped(strategy, evaluator, key, budget):
-    """Public init/ask/tell by hand, with the runner's key derivation."""
-    domain = evaluator.domain
-    params = strategy.default_params()
-    init_key, scan_key = jax.random.split(key)
-    state = strategy.init(init_key, domain, budget, params)
-    out = []
-    for k in jax.random.split(scan_key, budget // strategy.batch_size):
-        archs, state = strategy.ask(k, state, domain, params)
-        state = strategy.tell(state, archs, evaluator.evaluate(archs).value, domain, params)
-        out.append(archs)
-    return jax.tree.map(lambda *a: jnp.concatenate(a), *out), state
 
 
 @pytest.mark.parametrize("name", ["random", "evolution"])
@@ -116,8 +83,8 @@ def test_scanned_runner_equals_the_public_protocol_by_hand(name) -> None:
     keys = jax.random.split(jax.random.key(1), 2)
     swept = scanned.sweep(strategy, evaluator, keys, 24)
     for seed in range(2):
-        by_hand, _ = looped(strategy, evaluator, keys[seed], 24)
-        np.testing.assert_array_equal(codes(by_hand), codes(
+        hand, _ = by_hand(strategy, evaluator, keys[seed], 24)
+        np.testing.assert_array_equal(codes(hand), codes(
             jax.tree.map(lambda a, s=seed: a[s], swept.archs)))
 
 
@@ -191,8 +158,8 @@ def test_structural_rounds_equal_rounds_under_cond() -> None:
     evaluator = tiny_evaluator()
     key = jax.random.key(4)
     history, final = scanned.sweep(strategy, evaluator, key[None], 23, with_state=True)
-    by_hand, state = looped(strategy, evaluator, key, 23)
-    np.testing.assert_array_equal(codes(by_hand), codes(history.archs)[0])
+    hand, state = by_hand(strategy, evaluator, key, 23)
+    np.testing.assert_array_equal(codes(hand), codes(history.archs)[0])
     np.testing.assert_array_equal(np.asarray(final.inner.begun_at[0]), [3, 8, 13, 18, -1, -1,
                                                                          -1, -1])
     np.testing.assert_array_equal(np.asarray(state.inner.begun_at),

@@ -4,6 +4,7 @@
 :mod:`lanas_jax.partition`); ``registered()`` lists their names.
 """
 
-from lanas_jax.strategies.base import Strategy, make, registered
+from lanas_jax.strategies.base import make, registered
+from lanas_jax.strategies.core import Strategy
 
 __all__ = ["Strategy", "make", "registered"]

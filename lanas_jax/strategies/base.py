@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
-from lanas_jax.strategies.core import NoParams, Strategy, draw, random_priority  # noqa: F401
+from lanas_jax.strategies.core import Strategy
 
 _REGISTRY: dict[str, Callable[..., Strategy]] = {}
 

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from lanas_jax.spaces.nb101 import Nb101Space
-from lanas_jax.strategies.base import draw
+from lanas_jax.strategies.core import draw
 from lanas_jax.vaenas import nb101
 from lanas_jax.vaenas.model import VAE, sample_tokens
 from lanas_jax.vaenas.nb101_lookup import find_rows, nb101_lookup
