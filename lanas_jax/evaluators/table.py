@@ -97,4 +97,5 @@ def _space_and_archs(bench):
         return convnet.ConvNet(), convnet.ConvNetArch(
             depth=jnp.asarray(depth), choice=jnp.asarray(np.maximum(codes, 0)))
     n = bench.size
-    return RowSpace(num_rows=n, table=bench.name), RowArch(jnp.arange(n, dtype=jnp.int32))
+    return (RowSpace(num_rows=n, table=bench.name, meta=meta),
+            RowArch(jnp.arange(n, dtype=jnp.int32)))

@@ -37,14 +37,3 @@ def nb201_one_hot(ops: jax.Array) -> jax.Array:
 def nb201_codes(ops: jax.Array) -> jax.Array:
     """``[..., 6]`` op ids -> base-5 codes in ``[0, 5^6)`` (as :func:`nb201.codes`)."""
     return jnp.sum(ops * jnp.asarray(_PLACE, jnp.int32), -1)
-
-
-def nb201_row_lookup(space: nb201.Nb201Space) -> np.ndarray:
-    """``[5^6]`` int32: the table row holding each cell code, ``-1`` where the table lacks it."""
-    if not isinstance(space, nb201.Nb201Space):
-        raise ValueError(
-            f"continuous LaNAS on a table needs a NAS-Bench-201 space, got {type(space).__name__}"
-        )
-    lut = np.full(nb201.SIZE, -1, np.int32)
-    lut[nb201.codes(space.ops)] = np.arange(len(space), dtype=np.int32)
-    return lut

@@ -172,22 +172,11 @@ class _Nb101Bench:
 
 
 def nb101_space_of(domain) -> Nb101Space | None:
-    """The NAS-Bench-101 cells of a rows-only table domain, else ``None``.
-
-    A :class:`~lanas_jax.evaluators.table.TableEvaluator` of an NB101 table is a pool of plain
-    rows (no NB101 space on the architecture protocol yet), so its cells are found through the
-    runner's table cache (:func:`lanas_jax.scanned.table_evaluator`), by the table's name and
-    size. To be replaced by the NB101 space's own ``tokens`` once NB101 tables are pools of it.
-    """
-    from lanas_jax import scanned
-
-    space = domain.space
-    for bench, _ in scanned._TABLES.values():
-        meta = bench.space
-        if (isinstance(meta, Nb101Space) and bench.name == space.table
-                and len(meta) == space.num_rows):
-            return meta
-    return None
+    """The NAS-Bench-101 cells of a rows-only table domain (its ``RowSpace.meta``), else
+    ``None``. To be replaced by the NB101 space's own ``tokens`` once NB101 tables are pools of
+    it."""
+    meta = getattr(domain.space, "meta", None)
+    return meta if isinstance(meta, Nb101Space) else None
 
 
 def token_view(domain, vocab: int) -> TokenView:
