@@ -48,8 +48,7 @@ def _strategy(name: str, pool: bool):
 def test_never_evaluates_an_architecture_twice_on_a_space(name, space, evaluators) -> None:
     evaluator = evaluators[space]
     strategy = _strategy(name, evaluator.domain.is_pool)
-    if not isinstance(strategy, Strategy):
-        pytest.skip(f"{name} is still on the table-row protocol")
+    assert isinstance(strategy, Strategy), f"{name} does not propose architectures"
     if name in POOL_ONLY and not evaluator.domain.is_pool:
         with pytest.raises(ValueError, match=POOL_ONLY[name]):
             scanned.sweep(strategy, evaluator, jax.random.split(jax.random.key(0), 2), BUDGET)
