@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from search_checks import assert_never_repeats, linear_bench, ratio_to_random_search
-from test_strategy_core import codes, looped, tiny_evaluator
+from table_driver import by_hand
+from test_strategy_core import codes, tiny_evaluator
 
 from lanas_jax import scanned, strategies
 from lanas_jax.benchmarks.base import Benchmark
@@ -150,8 +151,8 @@ def test_open_domain_ranks_new_candidates_by_expected_improvement() -> None:
     swept = scanned.sweep(strategy, evaluator, keys, 24)
     for c in codes(swept.archs):
         assert len(set(c.tolist())) == 24
-    by_hand, state = looped(strategy, evaluator, keys[0], 24)
-    np.testing.assert_array_equal(codes(by_hand), codes(swept.archs)[0])
+    hand, state = by_hand(strategy, evaluator, keys[0], 24)
+    np.testing.assert_array_equal(codes(hand), codes(swept.archs)[0])
     assert bool(state.inner.fitted) and state.inner.score.shape == (32,)
     values = np.asarray(swept.value)
     assert values[:, 16:].mean() > values[:, :8].mean()

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from search_checks import assert_never_repeats, linear_bench, ratio_to_random_search
-from test_strategy_core import codes, looped, tiny_evaluator
+from table_driver import by_hand
+from test_strategy_core import codes, tiny_evaluator
 
 from lanas_jax import archive as archive_lib
 from lanas_jax import scanned, strategies
@@ -89,13 +90,13 @@ def test_open_domain_rounds_rank_new_candidates() -> None:
     swept = scanned.sweep(strategy, evaluator, keys, 24)
     for c in codes(swept.archs):
         assert len(set(c.tolist())) == 24
-    by_hand, state = looped(strategy, evaluator, keys[0], 24)
-    np.testing.assert_array_equal(codes(by_hand), codes(swept.archs)[0])
+    hand, state = by_hand(strategy, evaluator, keys[0], 24)
+    np.testing.assert_array_equal(codes(hand), codes(swept.archs)[0])
     # The last round (8 proposals from asks 16..23) took the top-scored new candidates.
     assert bool(state.inner.fitted)
     cand = codes(state.inner.candidates)
     score = np.asarray(state.inner.score)
-    last = set(codes(by_hand)[16:].tolist())
+    last = set(codes(hand)[16:].tolist())
     ranked = [c for c in cand[np.argsort(-score, kind="stable")].tolist()
               if np.isfinite(score[cand.tolist().index(c)])]
     top = list(dict.fromkeys(ranked))[:8]

@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from table_driver import by_hand
 from test_l2nas import cells_bench
-from test_strategy_core import TinyArch, TinySpace, codes, looped, tiny_evaluator
+from test_strategy_core import TinyArch, TinySpace, codes, tiny_evaluator
 
 from lanas_jax import scanned
 from lanas_jax.domain import Domain, open_domain
@@ -159,6 +160,6 @@ def test_open_domain_rules_and_scanned_equals_by_hand(repeats) -> None:
             assert len(set(c.tolist())) == 32
         else:
             assert len(set(c.tolist())) < 32
-    by_hand, _ = looped(strategy, evaluator, keys[1], 32)
-    np.testing.assert_array_equal(codes(by_hand), codes(
+    hand, _ = by_hand(strategy, evaluator, keys[1], 32)
+    np.testing.assert_array_equal(codes(hand), codes(
         jax.tree.map(lambda a: a[1], swept.archs)))

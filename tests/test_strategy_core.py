@@ -14,7 +14,8 @@ from table_driver import by_hand
 
 from lanas_jax import archive as archive_lib
 from lanas_jax import scanned
-from lanas_jax.evaluators.synthetic import synthetic
+from lanas_jax.domain import Domain
+from lanas_jax.evaluators.base import Evaluation, Evaluator
 from lanas_jax.spaces.base import Space, SpaceSize
 from lanas_jax.strategies import make
 from lanas_jax.strategies.core import Segment, Strategy, select
@@ -54,8 +55,27 @@ class TinySpace(Space):
         return SpaceSize(VALUES**SLOTS, True)
 
 
-def tiny_evaluator():
-    return synthetic(TinySpace(), jax.random.key(5))
+@struct.dataclass
+class TinyEvaluator(Evaluator):
+    """A jittable additive score of the choices."""
+
+    open: Domain
+    weights: jax.Array  # [12]
+    name: str = struct.field(pytree_node=False, default="tiny")
+    jittable = True
+
+    @property
+    def domain(self):
+        return self.open
+
+    def evaluate(self, archs, key=None):
+        value = jax.vmap(self.open.space.features)(archs) @ self.weights
+        return Evaluation(value, value, jnp.full(value.shape, -1, jnp.int32))
+
+
+def tiny_evaluator() -> TinyEvaluator:
+    weights = jax.random.normal(jax.random.key(5), (SLOTS * VALUES,))
+    return TinyEvaluator(Domain(TinySpace()), weights)
 
 
 def codes(archs) -> np.ndarray:
