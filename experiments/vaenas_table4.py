@@ -22,7 +22,7 @@ so the invalid-decode count is 0 by construction and reported as such.
 NAS-Bench-101 (``--benchmark=nb101:/path/nasbench_only108.tfrecord``, the paper's own Table 4
 setting): the VAE reads Appendix A.5's 26 tokens of each pool row's cell and decodes with the
 top-9 rule (:mod:`lanas_jax.vaenas.nb101`); a decode is looked up up to isomorphism on the
-device (:mod:`lanas_jax.vaenas.nb101_lookup`). "Random" samples cells the way A.5 does
+device (:mod:`lanas_jax.vaenas.nb101_cells`). "Random" samples cells the way A.5 does
 (``U(0, 1)`` edge scores, the 9 largest, redrawn until connected; uniform ops), not table rows.
 A decode that never connects (``invalid_decodes``) or whose cell is not in the table (only on
 a file that lacks cells; the official one holds every valid cell) is not an architecture of
@@ -134,26 +134,26 @@ def _nb101(study: Study) -> bool:
     return isinstance(study.tokens, Nb101Tokens)
 
 
-def _sample_rows(study: Study, params, key, num: int, bench):
+def _sample_rows(study: Study, params, key, num: int, domain):
     """``num`` VAE samples as ``(rows [num], found [num], valid [num])``: on NB201 every decode
     is a row (a dense code -> row table); on NB101 it is looked up up to isomorphism."""
     space = study.tokens
     toks, valid = space.decode(make_model(space.spec, study.config), params, key, num)
     if _nb101(study):
-        rows, found = space.find_rows(bench, toks)
+        rows, found = space.find_rows(domain, toks)
         return rows, found & valid, valid
-    place, row_of = _row_of_code(space.table(bench), space.spec.vocab)
+    place, row_of = _row_of_code(space.table(domain), space.spec.vocab)
     return row_of[toks @ place], valid, valid
 
 
-def _random_rows(study: Study, key, num: int, bench):
+def _random_rows(study: Study, key, num: int, domain):
     """``num`` random architectures as ``(rows, found)``: uniform rows on NB201 (the table is
     the whole space), A.5's random cells on NB101."""
     if _nb101(study):
         toks, valid = study.tokens.random(key, num)
-        rows, found = study.tokens.find_rows(bench, toks)
+        rows, found = study.tokens.find_rows(domain, toks)
         return rows, found & valid
-    return jax.random.randint(key, (num,), 0, bench.size), jnp.ones((num,), bool)
+    return jax.random.randint(key, (num,), 0, domain.size), jnp.ones((num,), bool)
 
 
 def _one_seed(study: Study, key, bench, evaluator):
@@ -161,9 +161,9 @@ def _one_seed(study: Study, key, bench, evaluator):
     test = bench.test_metric
     pool_key, rand_key, evo_key, *noise_keys = jax.random.split(key, 3 + len(study.noises))
     pool = jax.random.permutation(pool_key, bench.size)[: study.pool]
-    pool_tokens = space.row_tokens(bench, pool)
+    pool_tokens = space.row_tokens(evaluator.pool, pool)
     maxk = max(study.ks)
-    rand_rows, rand_found = _random_rows(study, rand_key, maxk, bench)
+    rand_rows, rand_found = _random_rows(study, rand_key, maxk, evaluator.pool)
     plain, _ = seeding.seeded_run(
         study.evo, study.evo_budget, 0, evo_key, evaluator, rand_rows[:1], NoParams()
     )
@@ -186,9 +186,9 @@ def _one_seed(study: Study, key, bench, evaluator):
         params, _, losses = fit_top(
             space.spec, study.config, train_key, params, opt_state, pool_tokens, labels, ones
         )
-        rows, found, valid = _sample_rows(study, params, samp_key, maxk, bench)
+        rows, found, valid = _sample_rows(study, params, samp_key, maxk, evaluator.pool)
         buf, buf_found, _ = _sample_rows(
-            study, params, buf_key, 4 * study.evo.population_size, bench
+            study, params, buf_key, 4 * study.evo.population_size, evaluator.pool
         )
         seeded, used = seeding.seeded_run(
             study.evo, study.evo_budget, study.evo.population_size, evo_key, evaluator, buf,
@@ -218,16 +218,16 @@ def _study(study: Study, keys, bench, evaluator):
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))
-def _histogram_samples(study: Study, params, key, num, bench):
+def _histogram_samples(study: Study, params, key, num, evaluator):
     """Test accuracies of ``num`` VAE samples and which are table rows."""
-    rows, found, _ = _sample_rows(study, params, key, num, bench)
-    return bench.test_metric[rows], found
+    rows, found, _ = _sample_rows(study, params, key, num, evaluator.pool)
+    return evaluator.test_metric[rows], found
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2))
-def _histogram_random(study: Study, key, num, bench):
-    rows, found = _random_rows(study, key, num, bench)
-    return bench.test_metric[rows], found
+def _histogram_random(study: Study, key, num, evaluator):
+    rows, found = _random_rows(study, key, num, evaluator.pool)
+    return evaluator.test_metric[rows], found
 
 
 def _fig2(path: str, random_acc, vae_acc: dict, title: str) -> None:
@@ -288,8 +288,9 @@ def main(argv):
         raise app.UsageError("--ks must be positive and --noise non-negative")
     if not 1 <= _EVO_POP.value <= _EVO_BUDGET.value <= bench.size or _EVO_TOUR.value < 1:
         raise app.UsageError("need 1 <= --evo_population <= --evo_budget <= table size")
-    tokens = token_space(bench, vocab=5)  # NB201: 6 edges x 5 ops; NB101: A.5's 26 tokens
-    tokens.validate(bench)  # raises on a table that is neither
+    evaluator = scanned.table_evaluator(bench)
+    tokens = token_space(evaluator.pool, vocab=5)  # NB201: 6 edges x 5 ops; NB101: A.5's 26
+    tokens.validate(evaluator.pool)  # raises on a table that is neither
     config = dataclasses.replace(vaenas_flags.train_config(), top_frac=_TOP.value / _POOL.value)
     evo = RegularizedEvolution(population_size=_EVO_POP.value, tournament_size=_EVO_TOUR.value)
     runner.check_budget(evo, bench, _EVO_BUDGET.value)  # evolution on the table's domain
@@ -297,7 +298,6 @@ def main(argv):
                   config, tokens)
     keys = runner.seed_keys(_SEED.value, _SEEDS.value)
     t0 = time.perf_counter()
-    evaluator = scanned.table_evaluator(bench)
     compiled = _study.lower(study, keys, bench, evaluator).compile()
     t1 = time.perf_counter()
     out = jax.block_until_ready(compiled(keys, bench, evaluator))
@@ -314,9 +314,10 @@ def main(argv):
     seed0 = [jax.tree.map(lambda a: a[0], p) for p in out["params"]]
     vae_acc = {}
     for name, p in zip(names, seed0, strict=True):
-        acc, found = _histogram_samples(study, p, hist_key, _HIST.value, bench)
+        acc, found = _histogram_samples(study, p, hist_key, _HIST.value, evaluator)
         vae_acc[name] = np.asarray(acc)[np.asarray(found)]
-    acc, found = _histogram_random(study, jax.random.fold_in(hist_key, 1), _HIST.value, bench)
+    acc, found = _histogram_random(study, jax.random.fold_in(hist_key, 1), _HIST.value,
+                                   evaluator)
     random_acc = np.asarray(acc)[np.asarray(found)]
     os.makedirs(_OUT.value, exist_ok=True)
     _fig2(os.path.join(_OUT.value, "fig2.png"), random_acc, vae_acc,

@@ -38,14 +38,11 @@ class RowSpace(Space):
     """The rows of a table that names no architecture space: architectures are row numbers.
 
     Only what needs no table data is here (sample, index, describe/parse as ``#row``); features
-    and mutations come from the :class:`Domain`, which holds the table's arrays. ``meta`` is the
-    benchmark's static description of its rows (e.g. NAS-Bench-101's cells), for strategies that
-    can read it.
+    and mutations come from the :class:`Domain`, which holds the table's arrays.
     """
 
     num_rows: int = 1
     table: str = "table"
-    meta: Any = dataclasses.field(default=None, repr=False)  # the table's own metadata
     name = "rows"
     dense = True
 

@@ -1,5 +1,6 @@
-"""VAENAS on NAS-Bench-101: the device-side lookup of decoded cells up to isomorphism, and the
-strategy on a small table written in the official file format."""
+"""VAENAS on NAS-Bench-101: decoded cells found in a table (a pool of the NB101 space) up to
+isomorphism by the pool's own lookup, and the strategy on a small table written in the official
+file format."""
 
 from __future__ import annotations
 
@@ -11,21 +12,23 @@ from nb101_files import random_table, synthetic_metric, write_table
 
 from lanas_jax import runner
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.domain import pool_domain
 from lanas_jax.scanned import table_evaluator
 from lanas_jax.spaces import nb101 as sp
-from lanas_jax.vaenas import nb101
-from lanas_jax.vaenas import nb101_lookup as lookup
+from lanas_jax.spaces.nb101 import jnp_cell as jc
+from lanas_jax.spaces.nb101.space import NB101, Nb101Arch
+from lanas_jax.vaenas import nb101, nb101_cells
 from lanas_jax.vaenas.strategy import VAENAS, VAENASParams
 from lanas_jax.vaenas.token_space import Nb101Tokens, OneHotSlots, token_space
-from lanas_jax.vaenas.views import Nb101Rows
+from lanas_jax.vaenas.views import Nb101Cells
 
 N_TABLE, N_ABSENT = 300, 60
 # Label (sp.OPS index) -> token (VAENAS's op order).
 _LABEL_TOKEN = {sp.OPS.index(op): k for k, op in enumerate(nb101.VAENAS_OPS)}
 
-_find = jax.jit(lookup.find_rows, static_argnums=0)
+_find = jax.jit(nb101_cells.find_rows)
 _random200 = jax.jit(lambda k: nb101.random_cells(k, 200))  # A.5's random sampling
-_keys = jax.jit(lambda t: lookup.lanes(*lookup.prune(*lookup.cells_from_tokens(t))[:2]))
+_keys = jax.jit(jax.vmap(lambda t: NB101().key(nb101_cells.arch_of_tokens(t))))
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +39,10 @@ def cells():
 
 @pytest.fixture(scope="module")
 def table(cells):
-    bits, labels = cells
-    hashes = np.array([f"{i:032x}" for i in range(N_TABLE)])
-    space = sp.Nb101Space.from_arrays(hashes, bits[:N_TABLE], labels[:N_TABLE])
-    return lookup.nb101_lookup(space)
+    """The first N_TABLE cells as a pool of the NB101 space, row i = cell i."""
+    bits, labels = cells[0][:N_TABLE], cells[1][:N_TABLE]
+    archs = Nb101Arch(jnp.asarray(sp.matrices(bits), jnp.int32), jnp.asarray(labels, jnp.int32))
+    return pool_domain(NB101(), archs, np.zeros((N_TABLE, 1), np.float32))
 
 
 def _tokens(bits: np.ndarray, labels: np.ndarray, rng) -> np.ndarray:
@@ -97,19 +100,21 @@ def test_jax_pruning_equals_prune_many() -> None:
     bits = (m * (1 << np.arange(7))).sum(2).astype(np.uint8)
     labels = rng.integers(0, 3, (n, 7)).astype(np.int8)
     labels[:, 0], labels[:, -1] = sp.INPUT_LABEL, sp.OUTPUT_LABEL
-    want = sp.prune_many(bits, labels)
-    got = jax.jit(lookup.prune)(jnp.asarray(bits), jnp.asarray(labels))
-    for w, g in zip(want, got, strict=True):
-        np.testing.assert_array_equal(np.asarray(g), w)
-    np.testing.assert_array_equal(np.asarray(lookup.on_path(jnp.asarray(bits))), sp.on_path(bits))
-    assert 0.2 < want[2].mean() < 0.95  # both connected and disconnected cells
+    want_bits, want_labels, want_connected = sp.prune_many(bits, labels)
+    got_m, got_labels, got_connected = jax.jit(jax.vmap(jc.prune))(
+        jnp.asarray(m, jnp.int32), jnp.asarray(labels, jnp.int32))
+    np.testing.assert_array_equal(np.asarray(got_connected), want_connected)
+    ok = want_connected  # a disconnected cell is no network (its labels differ by convention)
+    np.testing.assert_array_equal(np.asarray(got_m)[ok], sp.matrices(want_bits)[ok])
+    np.testing.assert_array_equal(np.asarray(got_labels)[ok], want_labels[ok])
+    assert 0.2 < want_connected.mean() < 0.95  # both connected and disconnected cells
 
 
 def test_decoded_cells_key_as_the_host_pruned_cell() -> None:
     """tokens -> cell -> jnp prune -> key equals the host path (to_cell, pad, wl_keys)."""
     toks, valid = _random200(jax.random.key(0))
     toks = np.asarray(toks)
-    got = np.asarray(_keys(jnp.asarray(toks)))
+    got = np.asarray(_keys(jnp.asarray(toks)))  # the space's key of the unpruned decode
     got = (got[:, 0].astype(np.uint64) << np.uint64(32)) | got[:, 1].astype(np.uint64)
     padded = [sp.pad(*nb101.to_cell(t)) for t in toks]
     want = sp.wl_keys(np.stack([p[0] for p in padded]), np.stack([p[1] for p in padded]))
@@ -145,8 +150,8 @@ def test_lookup_finds_every_row_from_its_tokens_a_relabelling_and_a_dangling_ver
     np.testing.assert_array_equal(np.asarray(rows), idx)
 
     # One decode at a time under jit(vmap) gives the batched answer.
-    one = jax.jit(jax.vmap(lambda t: lookup.find_rows(table, t)))
-    r1, f1 = one(jnp.asarray(perm[:40]))
+    one = jax.jit(jax.vmap(lambda t: nb101_cells.find_rows(table, t[None])))
+    r1, f1 = (a[:, 0] for a in one(jnp.asarray(perm[:40])))
     np.testing.assert_array_equal(np.asarray(r1), np.arange(40))
     assert np.asarray(f1).all()
 
@@ -183,29 +188,31 @@ def test_token_space_and_resolve_on_a_loaded_table(bench) -> None:
     assert isinstance(bench.space, sp.Nb101Space) and bench.size == N_TABLE
     evaluator = table_evaluator(bench)
     SMALL.validate(evaluator.domain, bench.size)
-    view = SMALL.view(evaluator.domain)
-    assert isinstance(view, Nb101Rows) and view.spec == nb101.NB101_SPEC
-    space = token_space(bench, 5)
+    domain = evaluator.domain
+    assert isinstance(domain.space, NB101) and domain.is_pool
+    view = SMALL.view(domain)
+    assert isinstance(view, Nb101Cells) and view.spec == nb101.NB101_SPEC
+    space = token_space(domain, 5)
     assert isinstance(space, Nb101Tokens)
     rows = jnp.array([5, 7, 9, 11])
-    toks = jax.jit(space.row_tokens)(bench, rows)  # the rows' own cells
-    found_rows, found = jax.jit(space.find_rows)(bench, toks)
+    toks = jax.jit(space.row_tokens)(domain, rows)  # the rows' own cells
+    # The space's tokens of a row are the table's A.5 tokens of its cell.
+    want = nb101.tokens_from_cells(np.frombuffer(bench.space.bits_bytes, np.uint8).reshape(-1, 7),
+                                   np.frombuffer(bench.space.labels_bytes, np.int8).reshape(-1, 7))
+    np.testing.assert_array_equal(np.asarray(toks), want[np.asarray(rows)])
+    found_rows, found = jax.jit(space.find_rows)(domain, toks)
     np.testing.assert_array_equal(np.asarray(found_rows), [5, 7, 9, 11])
     assert np.asarray(found).all()
-    candidate = jnp.ones((bench.size,), bool).at[jnp.array([5, 9])].set(False)
-    valid = jnp.array([True, True, True, False])
-    priority = jnp.arange(bench.size, dtype=jnp.int32)
-    r, hit, fallback = jax.jit(space.resolve)(bench, toks, valid, candidate, priority)
-    np.testing.assert_array_equal(np.asarray(hit), [False, True, False, False])
-    assert int(r[1]) == 7 and bool(candidate[int(fallback)])
-    assert isinstance(OneHotSlots.of(bench, 7), OneHotSlots)  # NB201's path is the default
+    assert isinstance(token_space(table_evaluator(load_benchmark("nb201_cifar10")).pool, 5),
+                      OneHotSlots)  # NB201's path
 
 
 def test_device_lookup_agrees_with_the_benchmark_module_hash(bench) -> None:
     """A.5's random cells (mostly small after pruning, so many are rows of a 300-cell table):
     found exactly when their MD5 module hash is a row's, and then that row."""
     toks, valid = _random200(jax.random.key(7))
-    rows, found = jax.jit(token_space(bench, 5).find_rows)(bench, toks)
+    domain = table_evaluator(bench).pool
+    rows, found = jax.jit(token_space(domain, 5).find_rows)(domain, toks)
     by_hash = {bench.space.hash(i): i for i in range(bench.size)}
     want = [by_hash.get(sp.module_hash(*nb101.to_cell(t)), -1) for t in np.asarray(toks)]
     np.testing.assert_array_equal(np.where(np.asarray(found), np.asarray(rows), -1), want)

@@ -87,6 +87,8 @@ def _space_and_archs(bench):
     """The architecture space a table's metadata names, and its rows as architectures."""
     from lanas_jax.domain import RowArch
     from lanas_jax.spaces import convnet, nb201
+    from lanas_jax.spaces.nb101 import Nb101Space, matrices
+    from lanas_jax.spaces.nb101.space import NB101, Nb101Arch
 
     meta = bench.space
     if isinstance(meta, nb201.Nb201Space):
@@ -96,6 +98,12 @@ def _space_and_archs(bench):
         depth = (codes >= 0).sum(1).astype(np.int32)
         return convnet.ConvNet(), convnet.ConvNetArch(
             depth=jnp.asarray(depth), choice=jnp.asarray(np.maximum(codes, 0)))
+    if isinstance(meta, Nb101Space):
+        n = len(meta)
+        bits = np.frombuffer(meta.bits_bytes, np.uint8).reshape(n, -1)
+        labels = np.frombuffer(meta.labels_bytes, np.int8).reshape(n, -1)
+        return NB101(), Nb101Arch(jnp.asarray(matrices(bits), jnp.int32),
+                                  jnp.asarray(labels, jnp.int32))
     n = bench.size
-    return (RowSpace(num_rows=n, table=bench.name, meta=meta),
+    return (RowSpace(num_rows=n, table=bench.name),
             RowArch(jnp.arange(n, dtype=jnp.int32)))

@@ -2,8 +2,8 @@
 
 * :mod:`~lanas_jax.vaenas.tokens`: architectures as token sequences (NB201, one-hot tables).
 * :mod:`~lanas_jax.vaenas.nb101`: NAS-Bench-101 tokens and Appendix A.5's top-9 sampling.
-* :mod:`~lanas_jax.vaenas.nb101_lookup`: decoded NB101 tokens -> table rows up to isomorphism,
-  on the device (pruning and Weisfeiler-Lehman keys in ``jnp``, a sorted-key search).
+* :mod:`~lanas_jax.vaenas.nb101_cells`: decoded NB101 tokens -> cells of the NB101 space and
+  rows of an NB101 table, found up to isomorphism by the table's own pool lookup.
 * :mod:`~lanas_jax.vaenas.token_space`: how a benchmark's rows are tokens and decodes become
   rows: one-hot slot tables (NB201) or NAS-Bench-101.
 * :mod:`~lanas_jax.vaenas.model`: the encoder, decoder and ELBO (Sec. 3.2, Eq. 2).

@@ -20,9 +20,9 @@ could so the fallback was taken (``vae_fallbacks``).
 Domains (:func:`lanas_jax.vaenas.views.token_view`): any space with ``tokens`` /
 ``from_tokens`` (the VAE's vocabulary is the space's; NAS-Bench-201 tables are pools of NB201
 cells: 6 op tokens of 5, the nearest unseen row as fallback, as before); a table that names no
-space, by its one-hot slot features (``vocab`` choices per slot); NAS-Bench-101 tables through
-Appendix A.5's 26 tokens, the top-9 decoder and the isomorphism lookup
-(:mod:`lanas_jax.vaenas.nb101_lookup`; a uniformly random unseen row as fallback).
+space, by its one-hot slot features (``vocab`` choices per slot); the NAS-Bench-101 space
+(tables are pools of its cells) through Appendix A.5's 26 tokens, the top-9 decoder and the
+pool's isomorphism-aware lookup (a uniformly random unseen row as fallback on a table).
 """
 
 from __future__ import annotations

@@ -1,31 +1,26 @@
-"""How VAENAS sees a benchmark's rows as tokens and turns decodes back into rows.
+"""How the Table 4 binary sees a table's rows as tokens and turns decodes back into rows.
 
-A :class:`TokenSpace` is a static (hashable) description with four parts used by the VAENAS
-strategy and the Table 4 binary, all pure ``jnp`` under ``jit``/``vmap``:
+A :class:`TokenSpace` is a static (hashable) description with four parts, all pure ``jnp`` under
+``jit``/``vmap``; ``domain`` is the table's pool (:attr:`~lanas_jax.evaluators.table.
+TableEvaluator.pool`):
 
 * ``spec``: the token shape the VAE is built for;
-* ``row_tokens(bench, rows)``: the tokens of table rows (the VAE's training data);
+* ``row_tokens(domain, rows)``: the tokens of table rows (the VAE's training data);
 * ``decode(model, params, key, num)``: ``num`` architectures ``z ~ N(0, I) -> p_theta(alpha |
   z)`` and whether each is a valid architecture;
-* ``resolve(bench, decoded, valid, candidate, priority)``: each decode's candidate row (if it
-  is one) and the fallback row when none is (the Table 4 binary; the strategy's own rule on any
-  domain is :mod:`lanas_jax.vaenas.views`).
+* ``find_rows(domain, tokens)``: the row holding each decode, if any.
 
 Two implementations:
 
 * :class:`OneHotSlots` -- NAS-Bench-201 and any table whose features are one-hot slots: one
-  token per slot, every decode valid, a decode's row is the row holding exactly its tokens, the
-  fallback is the candidate nearest to the first decode in Hamming distance (random tie-break).
-* :class:`Nb101Tokens` -- NAS-Bench-101 benchmarks (``bench.space`` an ``Nb101Space``): the
-  26 tokens of :data:`lanas_jax.vaenas.nb101.NB101_SPEC` (the training tokens come from the
-  rows' cells), Appendix A.5's top-9 decoding with connectivity resampling, rows found up to
-  isomorphism (:mod:`lanas_jax.vaenas.nb101_lookup`). The fallback is a **uniformly random
-  candidate row**: a decode's tokens are an unpruned 7-vertex graph in one of many vertex
-  orders and a row's are a pruned, padded cell in another, so a Hamming distance between them
-  measures no architectural distance (two isomorphic cells can differ in most edge bits), and
-  scanning 423,624 rows per query for it would cost more than the rest of a query.
+  token per slot, every decode valid, a decode's row the row holding exactly its tokens.
+* :class:`Nb101Tokens` -- NAS-Bench-101 tables (pools of the NB101 space): the 26 tokens of
+  :data:`lanas_jax.vaenas.nb101.NB101_SPEC`, Appendix A.5's top-9 decoding with connectivity
+  resampling, rows found up to isomorphism by the pool's own lookup
+  (:func:`lanas_jax.vaenas.nb101_cells.find_rows`).
 
-:func:`token_space` picks the implementation from the benchmark.
+The VAENAS strategy's own rule on any domain is :mod:`lanas_jax.vaenas.views`.
+:func:`token_space` picks the implementation from the pool.
 """
 
 from __future__ import annotations
@@ -35,11 +30,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from lanas_jax.spaces.nb101 import Nb101Space
+from lanas_jax.spaces.nb101.space import NB101
 from lanas_jax.strategies.core import draw
-from lanas_jax.vaenas import nb101
+from lanas_jax.vaenas import nb101, nb101_cells
 from lanas_jax.vaenas.model import VAE, sample_tokens
-from lanas_jax.vaenas.nb101_lookup import find_rows, nb101_lookup
 from lanas_jax.vaenas.tokens import TokenSpec, onehot_spec, table_tokens
 
 
@@ -53,9 +47,19 @@ def match_rows(table: jax.Array, decoded: jax.Array, candidate: jax.Array, prior
     matches = jnp.sum(table[None, :, :] == decoded[:, None, :], -1)  # [R, N]
     hits = (matches == table.shape[1]) & candidate[None, :]
     rows = jnp.argmax(hits, 1).astype(jnp.int32)
-    best = jnp.max(jnp.where(candidate, matches[0], -1))
-    nearest = draw(priority, candidate & (matches[0] == best))
-    return rows, jnp.any(hits, 1), nearest
+    return rows, jnp.any(hits, 1), _nearest(matches[0], candidate, priority)
+
+
+def nearest_row(table: jax.Array, tokens: jax.Array, candidate: jax.Array,
+                priority: jax.Array) -> jax.Array:
+    """The candidate row of ``table [N, L]`` with the most tokens in common with ``tokens [L]``,
+    ties broken by ``priority``."""
+    return _nearest(jnp.sum(table == tokens[None, :], -1), candidate, priority)
+
+
+def _nearest(matches, candidate, priority):
+    best = jnp.max(jnp.where(candidate, matches, -1))
+    return draw(priority, candidate & (matches == best))
 
 
 class TokenSpace:
@@ -63,26 +67,18 @@ class TokenSpace:
 
     spec: TokenSpec
 
-    def validate(self, bench) -> None:
-        """Raise ValueError when ``bench`` cannot be tokenised this way (host)."""
+    def validate(self, domain) -> None:
+        """Raise ValueError when ``domain`` cannot be tokenised this way (host)."""
 
-    def row_tokens(self, bench, rows: jax.Array) -> jax.Array:
+    def row_tokens(self, domain, rows: jax.Array) -> jax.Array:
         raise NotImplementedError
 
     def decode(self, model: VAE, params, key: jax.Array, num: int):
         raise NotImplementedError
 
-    def resolve(self, bench, decoded, valid, candidate, priority):
+    def find_rows(self, domain, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``[M, L]`` tokens -> ``(rows [M], found [M])``, the row of each (0 where none)."""
         raise NotImplementedError
-
-    def find_rows(self, bench, tokens: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """``[M, L]`` tokens -> ``(rows [M], found [M])``, the row of each (any row)."""
-        every = jnp.ones((bench.size,), bool)
-        rows, found, _ = self.resolve(
-            bench, tokens, jnp.ones(tokens.shape[:1], bool), every, jnp.zeros((bench.size,),
-                                                                              jnp.int32)
-        )
-        return rows, found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,24 +88,26 @@ class OneHotSlots(TokenSpace):
     spec: TokenSpec
 
     @classmethod
-    def of(cls, bench, vocab: int) -> OneHotSlots:
-        return cls(TokenSpec(length=bench.dim // vocab, vocab=vocab))
+    def of(cls, domain, vocab: int) -> OneHotSlots:
+        return cls(TokenSpec(length=domain.features.shape[1] // vocab, vocab=vocab))
 
-    def validate(self, bench) -> None:
-        onehot_spec(bench.features, self.spec.vocab)
+    def validate(self, domain) -> None:
+        onehot_spec(domain.features, self.spec.vocab)
 
-    def table(self, bench) -> jax.Array:
-        return table_tokens(bench.features, self.spec)
+    def table(self, domain) -> jax.Array:
+        return table_tokens(domain.features, self.spec)
 
-    def row_tokens(self, bench, rows):
-        return self.table(bench)[rows]
+    def row_tokens(self, domain, rows):
+        return self.table(domain)[rows]
 
     def decode(self, model, params, key, num):
         return sample_tokens(model, params, key, num), jnp.ones((num,), bool)
 
-    def resolve(self, bench, decoded, valid, candidate, priority):
-        rows, hit, nearest = match_rows(self.table(bench), decoded, candidate, priority)
-        return rows, hit & valid, nearest
+    def find_rows(self, domain, tokens):
+        rows, found, _ = match_rows(self.table(domain), tokens,
+                                    jnp.ones((domain.size,), bool),
+                                    jnp.zeros((domain.size,), jnp.int32))
+        return rows, found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,17 +122,13 @@ class Nb101Tokens(TokenSpace):
     spec: TokenSpec = nb101.NB101_SPEC
     connect_tries: int = 16
 
-    def validate(self, bench) -> None:
-        if not isinstance(bench.space, Nb101Space):
-            raise ValueError(f"{bench.name} is not a NAS-Bench-101 benchmark")
-        if len(bench.space) != bench.size:
-            raise ValueError(
-                f"{bench.name}: its NAS-Bench-101 space has {len(bench.space)} cells but the "
-                f"table {bench.size} rows"
-            )
+    def validate(self, domain) -> None:
+        if not (isinstance(domain.space, NB101) and domain.is_pool):
+            raise ValueError("A.5 tokens need a NAS-Bench-101 table (a pool of the NB101 "
+                             f"space), got a {domain.space.name} domain")
 
-    def row_tokens(self, bench, rows):
-        return jnp.asarray(nb101_lookup(bench.space).tokens)[rows].astype(jnp.int32)
+    def row_tokens(self, domain, rows):
+        return jax.vmap(domain.space.tokens)(domain.arch(rows))
 
     def decode(self, model, params, key, num):
         z_key, dec_key = jax.random.split(key)
@@ -144,25 +138,17 @@ class Nb101Tokens(TokenSpace):
             jax.random.split(dec_key, num), logits
         )
 
-    def resolve(self, bench, decoded, valid, candidate, priority):
-        rows, found = self.find_rows(bench, decoded)
-        return rows, found & valid & candidate[rows], draw(priority, candidate)
-
-    def find_rows(self, bench, tokens):
-        return find_rows(nb101_lookup(bench.space), tokens)
+    def find_rows(self, domain, tokens):
+        return nb101_cells.find_rows(domain, tokens)
 
     def random(self, key: jax.Array, num: int) -> tuple[jax.Array, jax.Array]:
         """A.5's random sampling (``U(0, 1)`` edge scores, top 9, uniform ops): tokens, valid."""
         return nb101.random_cells(key, num, self.connect_tries)
 
 
-def is_nb101(bench) -> bool:
-    return isinstance(bench.space, Nb101Space)
-
-
-def token_space(bench, vocab: int) -> TokenSpace:
-    """:class:`Nb101Tokens` for a NAS-Bench-101 benchmark, else :class:`OneHotSlots` of
-    ``vocab`` choices per slot (static: depends on the benchmark's space and shape only)."""
-    if is_nb101(bench):
+def token_space(domain, vocab: int) -> TokenSpace:
+    """:class:`Nb101Tokens` for a NAS-Bench-101 pool, else :class:`OneHotSlots` of ``vocab``
+    choices per slot (static: depends on the pool's space and shape only)."""
+    if isinstance(domain.space, NB101):
         return Nb101Tokens()
-    return OneHotSlots.of(bench, vocab)
+    return OneHotSlots.of(domain, vocab)

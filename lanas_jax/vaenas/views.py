@@ -20,9 +20,12 @@ Views:
   architecture protocol; in an open domain to a uniformly random new architecture.
 * :class:`OneHotRows` -- a table that names no space, whose features are one-hot slots of
   ``vocab`` choices: one token per slot, the same nearest-row fallback.
-* :class:`Nb101Rows` -- a NAS-Bench-101 table (until the NB101 space is a pool's space): the
-  rows' A.5 tokens, the top-9 decoder and the isomorphism lookup of
-  :mod:`lanas_jax.vaenas.token_space`, a uniformly random unseen row as fallback.
+* :class:`Nb101Cells` -- the NAS-Bench-101 space, a table (a pool of its cells) or open:
+  Appendix A.5's 26 tokens and top-9 decoder (:class:`~lanas_jax.vaenas.token_space.
+  Nb101Tokens`), decodes looked up up to isomorphism by the pool's own lookup; the fallback is
+  a uniformly random unseen row (on a pool: a Hamming distance between an unpruned decode and a
+  pruned cell in another vertex order measures no architectural distance) or, open, the
+  caller's new architecture.
 
 :func:`token_view` picks the view of a domain.
 """
@@ -38,10 +41,11 @@ from flax import struct
 
 from lanas_jax import archive as archive_lib
 from lanas_jax.domain import RowSpace
-from lanas_jax.spaces.nb101 import Nb101Space
-from lanas_jax.strategies.core import select
+from lanas_jax.spaces.nb101.space import NB101, acceptable
+from lanas_jax.strategies.core import draw, select
+from lanas_jax.vaenas import nb101_cells
 from lanas_jax.vaenas.model import sample_tokens
-from lanas_jax.vaenas.token_space import Nb101Tokens, match_rows
+from lanas_jax.vaenas.token_space import Nb101Tokens, match_rows, nearest_row
 from lanas_jax.vaenas.tokens import TokenSpec, onehot_spec, table_tokens
 
 
@@ -102,12 +106,14 @@ class SpaceTokens(TokenView):
         decoded = sample_tokens(model, params, key, tries)
         archs = jax.vmap(space.from_tokens)(decoded)
         if domain.is_pool:
-            # Canonical tokens: two spellings of one architecture match the same row.
-            canon = self.arch_tokens(domain, archs)
-            table = self.arch_tokens(domain, domain.archs)
-            rows, hit, nearest = match_rows(table, canon, archive_lib.unseen_rows(archive),
-                                            priority)
-            return _rows_proposal(domain, rows, hit, nearest)
+            unseen = archive_lib.unseen_rows(archive)
+            rows, found = jax.vmap(domain.row)(archs)
+            # Nearest to the first decode over canonical tokens (two spellings of one
+            # architecture are one row).
+            first = self.arch_tokens(domain, jax.tree.map(lambda a: a[:1], archs))
+            nearest = nearest_row(self.arch_tokens(domain, domain.archs), first[0], unseen,
+                                  priority)
+            return _rows_proposal(domain, rows, found & unseen[rows], nearest)
         hit = jax.vmap(lambda a: archive_lib.is_new(archive, domain, a))(archs)
         any_hit = jnp.any(hit)
         first = jax.tree.map(lambda a: a[jnp.argmax(hit)], archs)
@@ -135,62 +141,44 @@ class OneHotRows(TokenView):
 
 
 @dataclasses.dataclass(frozen=True)
-class Nb101Rows(TokenView):
-    """A NAS-Bench-101 table whose rows are plain row numbers (see the module doc)."""
+class Nb101Cells(TokenView):
+    """The NAS-Bench-101 space through A.5's tokens (see the module doc)."""
 
-    nb_space: Nb101Space = dataclasses.field(repr=False)
     tokens: Nb101Tokens = Nb101Tokens()
 
     @property
     def spec(self) -> TokenSpec:
         return self.tokens.spec
 
-    def validate(self, domain) -> None:
-        if len(self.nb_space) != domain.size:
-            raise ValueError(f"the NAS-Bench-101 space has {len(self.nb_space)} cells but the "
-                             f"table {domain.size} rows")
-
-    def _bench(self, domain):
-        return _Nb101Bench(self.nb_space, domain.size)
-
     def arch_tokens(self, domain, archs):
-        return self.tokens.row_tokens(self._bench(domain), archs.row)
+        return jax.vmap(domain.space.tokens)(archs).astype(jnp.int32)
 
     def propose(self, domain, archive, priority, model, params, key, tries, fallback):
         decoded, valid = self.tokens.decode(model, params, key, tries)
-        rows, hit, fallback = self.tokens.resolve(
-            self._bench(domain), decoded, valid, archive_lib.unseen_rows(archive), priority)
-        return _rows_proposal(domain, rows, hit, fallback)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Nb101Bench:
-    """What :class:`~lanas_jax.vaenas.token_space.Nb101Tokens` reads of a benchmark."""
-
-    space: Nb101Space
-    size: int
-
-
-def nb101_space_of(domain) -> Nb101Space | None:
-    """The NAS-Bench-101 cells of a rows-only table domain (its ``RowSpace.meta``), else
-    ``None``. To be replaced by the NB101 space's own ``tokens`` once NB101 tables are pools of
-    it."""
-    meta = getattr(domain.space, "meta", None)
-    return meta if isinstance(meta, Nb101Space) else None
+        if domain.is_pool:
+            unseen = archive_lib.unseen_rows(archive)
+            rows, found = nb101_cells.find_rows(domain, decoded)
+            hit = found & valid & unseen[rows]
+            return _rows_proposal(domain, rows, hit, draw(priority, unseen))
+        archs = jax.vmap(nb101_cells.arch_of_tokens)(decoded)
+        ok = valid & jax.vmap(acceptable)(archs.matrix, archs.labels)
+        hit = ok & jax.vmap(lambda a: archive_lib.is_new(archive, domain, a))(archs)
+        any_hit = jnp.any(hit)
+        first = domain.space.canonical(jax.tree.map(lambda a: a[jnp.argmax(hit)], archs))
+        return Proposal(select(any_hit, first, fallback), hit[0], any_hit)
 
 
 def token_view(domain, vocab: int) -> TokenView:
-    """:class:`SpaceTokens` for a space with tokens; for a rows-only table, :class:`Nb101Rows`
-    when it is a NAS-Bench-101 table, else :class:`OneHotRows` of ``vocab`` choices per slot
+    """:class:`Nb101Cells` for the NAS-Bench-101 space, :class:`SpaceTokens` for another space
+    with tokens; for a rows-only table :class:`OneHotRows` of ``vocab`` choices per slot
     (static: depends on the domain's space and shapes only)."""
     space = domain.space
+    if isinstance(space, NB101):
+        return Nb101Cells()
     if not isinstance(space, RowSpace):
         if not space.vocab_sizes:
             raise ValueError(f"the {space.name} space has no tokens")
         return SpaceTokens(space_spec(tuple(space.vocab_sizes)))
-    nb = nb101_space_of(domain)
-    if nb is not None:
-        return Nb101Rows(nb)
     width = int(np.shape(domain.features)[1])
     if vocab < 2 or width % vocab:
         raise ValueError(f"features of width {width} are not one-hot slots of {vocab} choices "

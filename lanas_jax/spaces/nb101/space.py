@@ -100,8 +100,8 @@ def _point(matrix: jax.Array, labels: jax.Array) -> jax.Array:
     return jnp.concatenate([edges, ops])
 
 
-def _acceptable(matrix: jax.Array, labels: jax.Array) -> jax.Array:
-    """Whether a cell is valid once pruned: the output reachable, at most 9 edges left."""
+def acceptable(matrix: jax.Array, labels: jax.Array) -> jax.Array:
+    """Whether a padded cell is valid once pruned: the output reachable, at most 9 edges left."""
     pruned, _, connected = jc.prune(matrix, labels)
     return connected & (jc.num_edges(pruned) <= MAX_EDGES)
 
@@ -164,7 +164,7 @@ class NB101(Space):
             tries, k, _, _, _ = state
             k, sub = jax.random.split(k)
             matrix, labels = draw(sub)
-            return tries + 1, k, matrix, labels, _acceptable(matrix, labels)
+            return tries + 1, k, matrix, labels, acceptable(matrix, labels)
 
         init = (0, key, jnp.zeros((_V, _V), jnp.int32), _labels(jnp.zeros(NUM_INTERIOR)),
                 jnp.asarray(False))
