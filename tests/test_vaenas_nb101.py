@@ -248,3 +248,26 @@ def test_vmapped_equals_looped_and_same_key_same_result(bench, swept) -> None:
     again = runner.run_search(SMALL, bench, keys[0], bench.size, params)
     np.testing.assert_array_equal(np.asarray(again.indices), np.asarray(singles[0].indices))
     assert not np.array_equal(np.asarray(singles[0].indices), np.asarray(singles[1].indices))
+
+
+def test_on_the_open_nb101_space_decodes_are_valid_new_cells() -> None:
+    """No table: VAENAS decodes A.5 cells and proposes only valid cells never seen before
+    (isomorphic spellings count as seen), through the space's canonical form."""
+    from lanas_jax import scanned
+    from lanas_jax.evaluators.synthetic import synthetic
+    from lanas_jax.spaces.nb101.space import acceptable
+
+    evaluator = synthetic(NB101(), jax.random.key(3))
+    strategy = VAENAS(n_vae=8, tries=4, n_iters=5, vae_batch_size=8, embed=4, hidden=8, latent=2)
+    assert isinstance(strategy.view(evaluator.domain), Nb101Cells)
+    budget = 24
+    history, state = scanned.sweep(strategy, evaluator, jax.random.split(jax.random.key(0), 2),
+                                   budget, VAENASParams(1.0), with_state=True)
+    space = evaluator.domain.space
+    keys = np.asarray(jax.vmap(jax.vmap(space.key))(history.archs))
+    valid = jax.vmap(jax.vmap(lambda a: acceptable(a.matrix, a.labels)))(history.archs)
+    assert np.asarray(valid).all()
+    for seed in range(2):
+        assert len({tuple(k) for k in keys[seed]}) == budget
+    assert (np.asarray(state.inner.vae_draws) == budget - 8).all()
+
