@@ -96,3 +96,8 @@ def DEFINE_enum(name: str, default: str | None, enum_values: list[str], help: st
         return flags.DEFINE_enum(name, default, enum_values, help, **kwargs)
 
     return _define(define, name, default, help, flag_values)
+
+
+def DEFINE_multi_string(name: str, default: list[str] | None, help: str,  # noqa: N802
+                        flag_values: flags.FlagValues = flags.FLAGS) -> BinaryFlag:
+    return _define(flags.DEFINE_multi_string, name, default, help, flag_values)

@@ -150,8 +150,10 @@ def search(strategy, evaluator, keys: jax.Array, budget: int, params: Any = None
         and seconds).
       keys: ``[S]`` search keys (row ``i`` is the search the scanned runner runs with key
         ``i``).
-      eval_key: the evaluator's randomness (training initialisation and data order); round
-        ``r`` uses ``fold_in(eval_key, r)``. Default: ``PRNGKey(0)``.
+      eval_key: the evaluator's randomness (training initialisation and data order), the same
+        for every round: a ``TrainEvaluator`` derives each network's keys from it and the
+        architecture alone, so an architecture scores the same whichever seed, round or
+        strategy proposed it. Default: ``key(0)``.
       journal: where finished rounds go and are replayed from (see the module doc).
       progress: an object with ``update(done, best_per_seed)`` (a
         :class:`~lanas_jax.progress.ProgressReporter`), called after every round.
@@ -192,7 +194,7 @@ def search(strategy, evaluator, keys: jax.Array, budget: int, params: Any = None
                           for k in range(width)] for s in range(num_seeds)]
                 got = _journaled(journal, i, names)
                 if got is None:
-                    m = _measure(evaluator, _flat(archs, 2), jax.random.fold_in(eval_key, i))
+                    m = _measure(evaluator, _flat(archs, 2), eval_key)
                     got = [[Evaluated(s, i, names[s][k], *(_item(m, name, s * width + k)
                                                             for name in _FIELDS))
                             for k in range(width)] for s in range(num_seeds)]

