@@ -42,11 +42,6 @@ def test_builder_tiny_run_writes_a_loadable_table(tmp_path):
     assert (np.asarray(named.neighbors)[:, 1:5] == -1).all()
 
 
-def test_chunks_pad_the_last_chunk_with_its_final_row():
-    got = [(p.tolist(), q.tolist()) for p, q in builder.chunks([4, 5, 6, 7, 8], 2)]
-    assert got == [([4, 5], [4, 5]), ([6, 7], [6, 7]), ([8], [8, 8])]
-
-
 def _shard(path, rows, seed_offset=0.0, **meta_extra):
     archs = [space.enumerate_space()[i] for i in rows]
     n = len(archs)
