@@ -20,6 +20,7 @@ batched matmuls differently; accuracies then agree unless a logit ties within ro
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -100,6 +101,21 @@ def _raw_key(key: jax.Array) -> jax.Array:
     return key
 
 
+@functools.partial(jax.jit, static_argnames=("space", "seeds"))
+def _seed_keys(archs: Any, key: jax.Array, *, space: Space, seeds: tuple[int, ...]):
+    def arch_key(arch):
+        if space.dense:
+            return jax.random.fold_in(key, space.index(arch).astype(jnp.uint32))
+        k = space.key(arch)
+        return jax.random.fold_in(jax.random.fold_in(key, k[0]), k[1])
+
+    def per_seed(arch):
+        k = arch_key(arch)
+        return jax.vmap(lambda s: jax.random.fold_in(k, s))(jnp.asarray(seeds, jnp.uint32))
+
+    return jax.vmap(per_seed)(archs)
+
+
 class TrainEvaluator(Evaluator):
     """Train architectures of ``space`` on ``splits`` with ``recipe`` (see the module doc).
 
@@ -158,19 +174,8 @@ class TrainEvaluator(Evaluator):
 
     def seed_keys(self, archs: Any, key: jax.Array) -> np.ndarray:
         """``[B, S, 2]`` raw training keys of each (architecture, seed) pair."""
-        space, seeds = self.space, jnp.asarray(self.recipe.seeds, jnp.uint32)
-
-        def arch_key(arch):
-            if space.dense:
-                return jax.random.fold_in(key, space.index(arch).astype(jnp.uint32))
-            k = space.key(arch)
-            return jax.random.fold_in(jax.random.fold_in(key, k[0]), k[1])
-
-        def per_seed(arch):
-            k = arch_key(arch)
-            return jax.vmap(lambda s: jax.random.fold_in(k, s))(seeds)
-
-        return np.asarray(jax.jit(jax.vmap(per_seed))(archs))
+        return np.asarray(_seed_keys(archs, _raw_key(key), space=self.space,
+                                     seeds=self.recipe.seeds))
 
     def _program(self, model, m_keys, m_archs):
         cache_key = (model, m_keys.shape[0])
