@@ -144,6 +144,9 @@ def test_bad_inputs_are_refused(evaluator, splits):
         TrainEvaluator(SPACE, splits, Recipe(batch_size=1000))
     with pytest.raises(ValueError, match="on_nan"):
         TrainEvaluator(SPACE, splits, RECIPE, on_nan="ignore")
+    bad = _archs("(8, relu)").replace(length=np.zeros(1, np.int32))
+    with pytest.raises(ValueError, match="not an MLP architecture"):
+        evaluator.train(bad)
     with pytest.raises(ValueError, match="PRNG key"):
         evaluator.train(_archs("(8, relu)"), np.zeros(3, np.uint32))
     assert not evaluator.jittable and evaluator.domain.space == SPACE

@@ -39,8 +39,15 @@ def _lecun(key, shape, fan_in) -> jax.Array:
 
 
 def max_width(arch) -> int:
-    """The widest dense layer of one host architecture (the masked program it trains in)."""
-    ids = np.asarray(arch.layers)[: int(np.asarray(arch.length))]
+    """The widest dense layer of one host architecture (the masked program it trains in);
+    raises a ValueError for an architecture outside the space."""
+    layers, length = np.asarray(arch.layers), int(np.asarray(arch.length))
+    ids = layers[:length]
+    if not 1 <= length <= layers.shape[-1] or ids[0] >= space.NUM_DENSE or (
+            (ids < 0) | (ids >= space.NUM_LAYER_IDS)).any():
+        raise ValueError(f"not an MLP architecture: length {length}, layers {layers.tolist()} "
+                         f"(1..{layers.shape[-1]} layers, the first dense, ids in "
+                         f"[0, {space.NUM_LAYER_IDS}))")
     dense = ids[ids < space.NUM_DENSE]
     return int(_WIDTHS[dense // len(space.ACTIVATIONS)].max())
 

@@ -21,6 +21,7 @@ import math
 from collections.abc import Hashable
 from typing import Any
 
+from lanas_jax.spaces import convnet as convnet_space
 from lanas_jax.spaces.base import Space
 from lanas_jax.training import convnet as convnet_training
 from lanas_jax.training import masked_mlp
@@ -64,10 +65,11 @@ class SpaceTrainer:
         """The compiled program ``arch`` (one host architecture) trains in."""
         name = self.space.name
         if name == "convnet":
-            return int(arch.depth)
+            return len(convnet_space.layers_of(arch))  # raises for an invalid architecture
         if name == "mlp":
             return masked_mlp.max_width(arch)
         if name == "nb201":
+            self.space.describe(arch)  # raises for op ids outside the space
             return "nb201"
         return self.space.network(arch, self.num_classes,
                                   **network_options(name, self.recipe))
