@@ -113,3 +113,48 @@ def test_static_spaces_count_their_flax_network(name):
 def test_nb201_refuses_images_it_cannot_halve_twice():
     with pytest.raises(ValueError, match="multiples of 4"):
         trainer_for(nb201.NB201(), (6, 6, 1), 10, TINY)
+
+
+def test_masked_mlp_computes_the_flax_mlp():
+    from lanas_jax.spaces.mlp import MLPStack
+    from lanas_jax.training.masked_mlp import MaskedMLP
+
+    space = MLPStack(max_layers=4)
+    arch = space.parse("(16, tanh), dropout, (8, sigmoid), (16, elu)")  # sigmoid(0) != 0
+    net = space.network(arch, 10)
+    x = jax.random.normal(jax.random.PRNGKey(0), (5, 4, 4, 1))
+    ref = _random_like(jax.eval_shape(net.init, jax.random.PRNGKey(1), x), 1)["params"]
+    model = MaskedMLP(4, 16, 10, max_width=16)
+    params, _ = _random_like(jax.eval_shape(model.init, jax.random.PRNGKey(2), arch, x), 2)
+    # the true layers in the top-left corners; the dropout slot's weights stay random (unused)
+    dense = [0, 2, 3]
+    for k, slot in enumerate(dense):
+        w = ref[f"Dense_{k}"]["kernel"]
+        params["layers"][slot]["w"] = params["layers"][slot]["w"].at[: w.shape[0], : w.shape[1]] \
+            .set(w)
+        params["layers"][slot]["b"] = params["layers"][slot]["b"].at[: w.shape[1]].set(
+            ref[f"Dense_{k}"]["bias"])
+    # masked units are zero, so the rows below the true fan-in must not matter: keep them random
+    params["head"] = {"w": params["head"]["w"].at[:16].set(ref["Dense_3"]["kernel"]),
+                      "b": ref["Dense_3"]["bias"]}
+    got = model.apply(params, {}, arch, x, False, jax.random.PRNGKey(3))[0]
+    np.testing.assert_allclose(got, net.apply({"params": ref}, x), rtol=1e-5, atol=1e-5)
+    assert model.param_count(arch) == _count(ref) == 16 * 16 + 16 + 16 * 8 + 8 + 8 * 16 + 16 + 170
+
+
+def test_augment_is_a_crop_of_the_padded_image_and_a_flip():
+    from lanas_jax.training.loop import augment
+
+    x = jax.random.normal(jax.random.PRNGKey(0), (16, 6, 6, 2))
+    key = jax.random.PRNGKey(1)
+    assert augment(key, x, pad=0, flip=False) is x
+    flipped = np.asarray(augment(key, x, pad=0, flip=True))
+    same = [np.array_equal(f, o) for f, o in zip(flipped, np.asarray(x), strict=True)]
+    mirrored = [np.array_equal(f, o[:, ::-1]) for f, o in zip(flipped, np.asarray(x),
+                                                              strict=True)]
+    assert all(s or m for s, m in zip(same, mirrored, strict=True)) and 0 < sum(mirrored) < 16
+    crops = np.asarray(augment(key, x, pad=2, flip=False))
+    padded = np.pad(np.asarray(x), ((0, 0), (2, 2), (2, 2), (0, 0)))
+    for c, p in zip(crops, padded, strict=True):
+        assert any(np.array_equal(c, p[i:i + 6, j:j + 6]) for i in range(5) for j in range(5))
+    assert not np.array_equal(crops, np.asarray(x))
