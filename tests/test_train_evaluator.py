@@ -94,6 +94,8 @@ def test_batch_equals_one_by_one(batch, splits):
 def test_same_key_same_values_whatever_the_batch_position(batch, evaluator):
     swapped = evaluator.train(_archs(SMALL[2], SMALL[1], SMALL[0]), KEY)
     np.testing.assert_array_equal(swapped.loss_per_seed[::-1], batch.loss_per_seed)
+    typed = evaluator.train(_archs(*SMALL), jax.random.key(3))  # a typed key is the same key
+    np.testing.assert_array_equal(typed.loss_per_seed, batch.loss_per_seed)
     other = evaluator.train(_archs(*SMALL), jax.random.PRNGKey(4))
     assert not np.array_equal(other.loss_per_seed, batch.loss_per_seed)
 
