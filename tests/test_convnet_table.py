@@ -1,8 +1,10 @@
 """ConvNet tables: the builder binary, shard merging and the embedded convnet1364_digits."""
 
+import dataclasses
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 from absl import flags
@@ -11,7 +13,11 @@ from experiments import build_convnet_table as builder
 from lanas_jax.benchmarks import EMBEDDED, list_benchmarks, load_benchmark
 from lanas_jax.benchmarks.convnet import _embedded, load_convnet_file, metadata
 from lanas_jax.benchmarks.npz import load_npz
+from lanas_jax.data import avg_pool, load_dataset
+from lanas_jax.evaluators.train import TrainEvaluator
 from lanas_jax.spaces import convnet as space
+from lanas_jax.spaces.base import stack
+from lanas_jax.training.recipe import Recipe
 
 
 def test_builder_tiny_run_writes_a_loadable_table(tmp_path):
@@ -40,11 +46,27 @@ def test_builder_tiny_run_writes_a_loadable_table(tmp_path):
         "conv32k3", "conv32k5", "conv64k3", "conv64k5"]
     # depth-1 nets have no depth-1 neighbours by flipping slots 1..4 or dropping a layer
     assert (np.asarray(named.neighbors)[:, 1:5] == -1).all()
+    _reproduce_with_the_evaluator(z, meta)
 
 
-def test_chunks_pad_the_last_chunk_with_its_final_row():
-    got = [(p.tolist(), q.tolist()) for p, q in builder.chunks([4, 5, 6, 7, 8], 2)]
-    assert got == [([4, 5], [4, 5]), ([6, 7], [6, 7]), ([8], [8, 8])]
+def _reproduce_with_the_evaluator(z, meta):
+    """The table's recorded recipe, seeds and splits, given to a fresh TrainEvaluator, give its
+    per-seed values bitwise (the same lax.map program on the same CPU)."""
+    recipe = Recipe(**meta["recipe"])
+    assert recipe.seeds == (0, 1)
+    s = load_dataset(meta["dataset"], n_val=meta["n_val"], n_test=meta["n_test"],
+                     seed=meta["split_seed"])
+    assert np.array_equal(s.idx_train[: meta["n_train"]], z["idx_train"])
+    s = dataclasses.replace(
+        s, x_train=avg_pool(s.x_train[: meta["n_train"]], meta["pool"]),
+        y_train=s.y_train[: meta["n_train"]], x_val=avg_pool(s.x_val, meta["pool"]),
+        x_test=avg_pool(s.x_test, meta["pool"]))
+    ev = TrainEvaluator(space.ConvNet(), s, recipe, vectorize=False)
+    archs = stack([space.from_layers(a) for a in space.decode(z["codes"])])
+    res = ev.train(archs, jax.random.PRNGKey(meta["master_seed"]))
+    np.testing.assert_array_equal(res.val_per_seed, z["val_acc"])
+    np.testing.assert_array_equal(res.test_per_seed, z["test_acc"])
+    np.testing.assert_array_equal(res.params, z["params"])
 
 
 def _shard(path, rows, seed_offset=0.0, **meta_extra):

@@ -4,9 +4,10 @@ An evaluator maps a batch of architectures of its space to an :class:`Evaluation
 
 * :class:`~lanas_jax.evaluators.table.TableEvaluator` looks them up in a table; it is a pytree
   and ``jittable``, so a tabular search runs inside one compiled ``lax.scan``;
-* a training evaluator (next issue) builds and trains them on a dataset, a supernet evaluator
-  scores them with shared weights, a farm evaluator sends them to workers: those leave the device
-  (``jittable = False``) and are driven by the host loop of :mod:`lanas_jax.runner`.
+* :class:`~lanas_jax.evaluators.train.TrainEvaluator` builds and trains them on a dataset, a
+  supernet evaluator scores them with shared weights, a farm evaluator sends them to workers:
+  those leave the device (``jittable = False``) and are driven by the host loop of
+  :mod:`lanas_jax.runner`.
 
 Every evaluator also gives the :class:`~lanas_jax.domain.Domain` a search over it may propose
 from (a table's rows; the space itself for a training evaluator).

@@ -1,46 +1,37 @@
-"""Train plain Conv-ReLU stacks (the LaNAS paper's Sec. 2 space, seed 000) with flax + optax.
+"""Masked training of plain Conv-ReLU stacks (the LaNAS paper's Sec. 2 space, seed 000).
 
 A network is ``L`` Conv-ReLU layers (SAME padding, stride 1), then global average pooling and a
-dense 10-way (``num_classes``) head, trained with Adam on softmax cross-entropy.
+dense ``num_classes`` head (:class:`~lanas_jax.spaces.convnet.ConvNetNetwork`).
 
 Every network of one depth shares every array shape once it is held at full size: a 3x3
-kernel is a 5x5 kernel whose outer ring is masked to zero, and a 32-channel layer is a 64-channel
-layer whose last 32 channels (and the matching input rows of the next layer and of the head) are
-masked. The masks multiply the parameters in the forward pass, so masked entries get zero
-gradients and Adam never moves them; the live part is initialised with the true fan-in. A whole
-depth (all channel x kernel choices x seeds) then runs as one compiled function, ``jax.vmap``-ed
-on accelerators or ``lax.map``-ed (sequential, one compile) on CPU. Convolutions are im2col +
-matmul (:func:`conv_same`): XLA:CPU's convolution (its weight gradient above all) is far slower.
-The masking trades compute (about 2x over true shapes on average) for 5 compiles instead of 1,364.
-:func:`train_reference` trains one network with true-size kernels, for parity tests.
+kernel is a 5x5 kernel whose outer ring is masked to zero, and a narrow (``width / 2``-channel)
+layer is a ``width``-channel layer whose last half of channels (and the matching input rows of
+the next layer and of the head) are masked; ``width`` = 64 is the paper's 32/64. The masks
+multiply the parameters in the forward pass, so masked entries get zero gradients and Adam never
+moves them; the live part is initialised with the true fan-in. A whole depth then trains as one
+compiled program (:class:`MaskedConvNet` under :func:`lanas_jax.training.loop.train_batch`).
+The depth stays static (one compile per depth): the initialisation splits the key ``depth + 1``
+ways, which a traced depth cannot do without changing the recorded table's draws.
+Convolutions are im2col + matmul (:func:`conv_same`): XLA:CPU's convolution (its weight
+gradient above all) is far slower. :class:`TrueConvNet` trains one network with true-size
+weights, for parity tests.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
-import optax
-from jax import lax
+import numpy as np
+
+from lanas_jax.spaces import convnet as space
 
 MAX_KERNEL = 5
 MAX_CHANNELS = 64
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """The training recipe (hashable: it is a static argument of the compiled group trainer)."""
-
-    epochs: int = 1
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    num_classes: int = 10
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or not self.learning_rate > 0:
-            raise ValueError(f"bad recipe {self}: epochs, batch_size >= 1, learning_rate > 0")
+# Per choice id (an index into space.CHOICES): whether it is a 5x5 / a wide layer.
+_LARGE = np.array([k == 5 for _, k in space.CHOICES])
+_WIDE = np.array([c == max(space.CHANNELS) for c, _ in space.CHOICES])
 
 
 def _ring_mask(large) -> jax.Array:
@@ -49,20 +40,20 @@ def _ring_mask(large) -> jax.Array:
     return jnp.where(large, jnp.ones((MAX_KERNEL, MAX_KERNEL), jnp.float32), m3)
 
 
-def _chan_mask(wide) -> jax.Array:
-    """``[64]`` mask: all channels for a 64-channel layer, the first 32 for a 32-channel one."""
-    return (jnp.arange(MAX_CHANNELS) < jnp.where(wide, MAX_CHANNELS, 32)).astype(jnp.float32)
+def _chan_mask(wide, width: int) -> jax.Array:
+    """``[width]`` mask: all channels for a wide layer, the first half for a narrow one."""
+    return (jnp.arange(width) < jnp.where(wide, width, width // 2)).astype(jnp.float32)
 
 
-def masks_for(large, wide, in_channels: int) -> dict:
-    """Masks of a network held at full size (5x5 kernels, 64 channels), traceable.
+def masks_for(large, wide, in_channels: int, width: int = MAX_CHANNELS) -> dict:
+    """Masks of a network held at full size (5x5 kernels, ``width`` channels), traceable.
 
     ``large[j]`` / ``wide[j]`` are layer ``j``'s kernel-5 / 64-channel flags. Weights, biases and
     the head are multiplied by these in the forward pass, so masked entries get zero gradients.
     """
     conv, cin_mask = [], jnp.ones((in_channels,), jnp.float32)
     for j in range(len(large)):
-        cout_mask = _chan_mask(wide[j])
+        cout_mask = _chan_mask(wide[j], width)
         w = (_ring_mask(large[j])[:, :, None, None] * cin_mask[None, None, :, None]
              * cout_mask[None, None, None, :])
         conv.append({"w": w, "b": cout_mask})
@@ -70,13 +61,15 @@ def masks_for(large, wide, in_channels: int) -> dict:
     return {"conv": conv, "head": {"w": cin_mask[:, None], "b": jnp.float32(1.0)}}
 
 
-def init_params(key, arch_or_flags, in_channels: int, num_classes: int, full: bool = True):
+def init_params(key, arch_or_flags, in_channels: int, num_classes: int, full: bool = True,
+                width: int = MAX_CHANNELS):
     """Parameters of one network.
 
-    Every conv weight is drawn as a ``[5, 5, Cin_max, 64]`` standard normal (``Cin_max`` = the
-    input's channels for layer 1, else 64), cropped to the network's centred ``K x K`` block and
-    first ``C_in`` x ``C_out`` channels and scaled by He's ``sqrt(2 / (K * K * C_in))``; the head
-    ``[64, classes]`` normal is cropped to ``C_last`` rows and scaled by ``1 / sqrt(C_last)``.
+    Every conv weight is drawn as a ``[5, 5, Cin_max, width]`` standard normal (``Cin_max`` =
+    the input's channels for layer 1, else ``width``), cropped to the network's centred
+    ``K x K`` block and first ``C_in`` x ``C_out`` channels and scaled by He's
+    ``sqrt(2 / (K * K * C_in))``; the head ``[width, classes]`` normal is cropped to
+    ``C_last`` rows and scaled by ``1 / sqrt(C_last)``.
     With ``full`` (``arch_or_flags`` = ``(large, wide)`` bool sequences, may be traced) the crop
     is zero-padded back to full size; otherwise (``arch_or_flags`` = ``((C, K), ...)``) weights
     keep their true shapes. Same key -> the same effective network either way.
@@ -87,22 +80,22 @@ def init_params(key, arch_or_flags, in_channels: int, num_classes: int, full: bo
     cin_max, cin = in_channels, in_channels
     if full:
         large, wide = arch_or_flags
-        m = masks_for(large, wide, in_channels)
+        m = masks_for(large, wide, in_channels, width)
     for j in range(depth):
-        w = jax.random.normal(keys[j], (MAX_KERNEL, MAX_KERNEL, cin_max, MAX_CHANNELS))
+        w = jax.random.normal(keys[j], (MAX_KERNEL, MAX_KERNEL, cin_max, width))
         if full:
             fan_in = jnp.where(large[j], 25.0, 9.0) * cin
             params["conv"].append({"w": w * m["conv"][j]["w"] * jnp.sqrt(2.0 / fan_in),
-                                   "b": jnp.zeros((MAX_CHANNELS,), jnp.float32)})
-            cin = jnp.where(wide[j], MAX_CHANNELS, 32)
+                                   "b": jnp.zeros((width,), jnp.float32)})
+            cin = jnp.where(wide[j], width, width // 2)
         else:
             c, k = arch_or_flags[j]
             lo = (MAX_KERNEL - k) // 2
             w = w[lo:lo + k, lo:lo + k, :cin, :c] * jnp.sqrt(2.0 / (k * k * cin))
             params["conv"].append({"w": w, "b": jnp.zeros((c,), jnp.float32)})
             cin = c
-        cin_max = MAX_CHANNELS
-    wh = jax.random.normal(keys[-1], (MAX_CHANNELS, num_classes), jnp.float32)
+        cin_max = width
+    wh = jax.random.normal(keys[-1], (width, num_classes), jnp.float32)
     if full:
         wh = wh * m["head"]["w"] / jnp.sqrt(cin)
     else:
@@ -138,85 +131,6 @@ def apply(params, x, masks=None):
     return x @ params["head"]["w"] + params["head"]["b"]
 
 
-def _batches(key, n: int, recipe: Recipe) -> jax.Array:
-    """``[steps, batch]`` example indices: a fresh permutation per epoch, remainder dropped."""
-    per_epoch = n // recipe.batch_size
-    if per_epoch < 1:
-        raise ValueError(f"batch_size {recipe.batch_size} exceeds the {n} training examples")
-    keys = jax.random.split(key, recipe.epochs)
-    perms = jax.vmap(lambda k: jax.random.permutation(k, n))(keys)
-    idx = perms[:, : per_epoch * recipe.batch_size]
-    return idx.reshape(recipe.epochs * per_epoch, recipe.batch_size)
-
-
-def _accuracy(params, x, y, masks, chunk: int = 128):
-    """Accuracy over ``x`` evaluated ``chunk`` images at a time (``lax.map``), so that the
-    im2col patches of a vmapped group of networks stay ``chunk``-sized, not split-sized."""
-    n = x.shape[0]
-    pad = -n % chunk
-    xs = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape((-1, chunk) + x.shape[1:])
-    pred = lax.map(lambda xb: jnp.argmax(apply(params, xb, masks), -1), xs).reshape(-1)[:n]
-    return jnp.mean(pred == y)
-
-
-def _train(key, params, masks, data, recipe: Recipe):
-    """Adam on cross-entropy; returns ``(val_acc, test_acc, final train loss)``."""
-    xtr, ytr, xva, yva, xte, yte = (jnp.asarray(a) for a in data)
-    opt = optax.adam(recipe.learning_rate)
-
-    def loss_fn(p, xb, yb):
-        logits = apply(p, xb, masks)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
-
-    def step(carry, idx):
-        p, s = carry
-        loss, g = jax.value_and_grad(loss_fn)(p, xtr[idx], ytr[idx])
-        upd, s = opt.update(g, s, p)
-        return (optax.apply_updates(p, upd), s), loss
-
-    (params, _), losses = lax.scan(step, (params, opt.init(params)),
-                                   _batches(key, xtr.shape[0], recipe))
-    return _accuracy(params, xva, yva, masks), _accuracy(params, xte, yte, masks), losses[-1]
-
-
-def train_masked(key, large, wide, data, recipe: Recipe):
-    """One network held at full size, its kernels / channels given by the (traceable) flags.
-
-    ``key`` is split into the init key and the data-order key, as in :func:`train_reference`.
-    """
-    k_init, k_data = jax.random.split(key)
-    cin = data[0].shape[-1]
-    params = init_params(k_init, (large, wide), cin, recipe.num_classes)
-    return _train(k_data, params, masks_for(large, wide, cin), data, recipe)
-
-
-def train_reference(key, arch, data, recipe: Recipe):
-    """One network ``((C, K), ...)`` with true-size weights and no masks (parity reference)."""
-    k_init, k_data = jax.random.split(key)
-    params = init_params(k_init, tuple(arch), data[0].shape[-1], recipe.num_classes, full=False)
-    return _train(k_data, params, None, data, recipe)
-
-
-@functools.partial(jax.jit, static_argnames=("recipe", "vectorize"))
-def train_group(keys, large, wide, data, *, recipe: Recipe, vectorize: bool):
-    """Train ``M`` networks of one depth ``L``: ``keys`` ``[M, 2]``, ``large`` / ``wide``
-    ``[M, L]`` bool; returns ``(val_acc, test_acc, final_loss)``, each ``[M]``.
-
-    ``vectorize`` vmaps the M networks (accelerators); otherwise ``lax.map`` runs them one after
-    another inside one compiled program (CPU). Both give the same numbers per network.
-    """
-    depth = large.shape[1]
-
-    def one(args):
-        k, lg, wd = args
-        return train_masked(k, [lg[j] for j in range(depth)], [wd[j] for j in range(depth)],
-                            data, recipe)
-
-    if vectorize:
-        return jax.vmap(lambda *a: one(a))(keys, large, wide)
-    return lax.map(one, (keys, large, wide))
-
-
 def param_count(arch, in_channels: int, num_classes: int) -> int:
     """Trainable parameters of ``arch`` with its true kernel sizes (the ring is not counted)."""
     n, cin = 0, in_channels
@@ -224,3 +138,55 @@ def param_count(arch, in_channels: int, num_classes: int) -> int:
         n += k * k * cin * c + c
         cin = c
     return n + cin * num_classes + num_classes
+
+
+def scaled(layers, width: int) -> tuple[tuple[int, int], ...]:
+    """``((channels, kernel), ...)`` with the space's 32/64 channels scaled to ``width`` / 2 and
+    ``width``."""
+    return tuple((width if c == max(space.CHANNELS) else width // 2, k) for c, k in layers)
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskedConvNet:
+    """Every ConvNet of one ``depth`` held at full size; the architecture is a traced
+    :class:`~lanas_jax.spaces.convnet.ConvNetArch` (a model of :mod:`lanas_jax.training.loop`)."""
+
+    depth: int
+    in_channels: int
+    num_classes: int
+    width: int = MAX_CHANNELS
+
+    def _flags(self, arch):
+        choice = arch.choice[: self.depth]
+        large, wide = jnp.asarray(_LARGE)[choice], jnp.asarray(_WIDE)[choice]
+        return [large[j] for j in range(self.depth)], [wide[j] for j in range(self.depth)]
+
+    def init(self, key, arch, x):
+        return init_params(key, self._flags(arch), self.in_channels, self.num_classes,
+                           width=self.width), {}
+
+    def apply(self, params, state, arch, x, train, key):
+        return apply(params, x, masks_for(*self._flags(arch), self.in_channels, self.width)), state
+
+    def param_count(self, arch) -> int:
+        """Parameters of the true network (host architecture)."""
+        return param_count(scaled(space.layers_of(arch), self.width), self.in_channels,
+                           self.num_classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrueConvNet:
+    """One ConvNet ``layers`` (``((channels, kernel), ...)``, true channel counts) with true-size
+    weights and no masks: the parity reference of :class:`MaskedConvNet`."""
+
+    layers: tuple[tuple[int, int], ...]
+    in_channels: int
+    num_classes: int
+    width: int = MAX_CHANNELS
+
+    def init(self, key, arch, x):
+        return init_params(key, self.layers, self.in_channels, self.num_classes, full=False,
+                           width=self.width), {}
+
+    def apply(self, params, state, arch, x, train, key):
+        return apply(params, x), state
