@@ -141,20 +141,3 @@ def test_masked_mlp_computes_the_flax_mlp():
     np.testing.assert_allclose(got, net.apply({"params": ref}, x), rtol=1e-5, atol=1e-5)
     assert model.param_count(arch) == _count(ref) == 16 * 16 + 16 + 16 * 8 + 8 + 8 * 16 + 16 + 170
 
-
-def test_augment_is_a_crop_of_the_padded_image_and_a_flip():
-    from lanas_jax.training.loop import augment
-
-    x = jax.random.normal(jax.random.PRNGKey(0), (16, 6, 6, 2))
-    key = jax.random.PRNGKey(1)
-    assert augment(key, x, pad=0, flip=False) is x
-    flipped = np.asarray(augment(key, x, pad=0, flip=True))
-    same = [np.array_equal(f, o) for f, o in zip(flipped, np.asarray(x), strict=True)]
-    mirrored = [np.array_equal(f, o[:, ::-1]) for f, o in zip(flipped, np.asarray(x),
-                                                              strict=True)]
-    assert all(s or m for s, m in zip(same, mirrored, strict=True)) and 0 < sum(mirrored) < 16
-    crops = np.asarray(augment(key, x, pad=2, flip=False))
-    padded = np.pad(np.asarray(x), ((0, 0), (2, 2), (2, 2), (0, 0)))
-    for c, p in zip(crops, padded, strict=True):
-        assert any(np.array_equal(c, p[i:i + 6, j:j + 6]) for i in range(5) for j in range(5))
-    assert not np.array_equal(crops, np.asarray(x))

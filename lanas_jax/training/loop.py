@@ -27,28 +27,10 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+from lanas_jax.data import augment
 from lanas_jax.training.recipe import Recipe
 
 Data = tuple[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array, jax.Array]
-
-
-def augment(key: jax.Array, images: jax.Array, *, pad: int, flip: bool) -> jax.Array:
-    """Random ``pad``-pixel translation (zero pad, random crop) and horizontal flip per image.
-
-    A minimal stand-in: swap for ``lanas_jax.data.augment`` (same signature) once it lands; this
-    function is the only caller's entry point (:func:`fit`).
-    """
-    if pad:
-        k_crop, key = jax.random.split(key)
-        n, h, w = images.shape[:3]
-        padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        offsets = jax.random.randint(k_crop, (n, 2), 0, 2 * pad + 1)
-        images = jax.vmap(lambda im, o: lax.dynamic_slice(
-            im, (o[0], o[1], 0), (h, w, im.shape[-1])))(padded, offsets)
-    if flip:
-        flips = jax.random.bernoulli(key, 0.5, (images.shape[0],))
-        images = jnp.where(flips[:, None, None, None], images[:, :, ::-1], images)
-    return images
 
 
 def batches(key: jax.Array, n: int, recipe: Recipe) -> jax.Array:
