@@ -26,7 +26,7 @@ from absl import app
 
 from experiments import algos, common_flags
 from lanas_jax import analysis
-from lanas_jax.benchmarks import list_benchmarks, load_benchmark
+from lanas_jax.benchmarks import list_benchmarks, load_benchmark, seed_kendall
 from lanas_jax.config import config_dict
 from lanas_jax.runner import seed_keys
 from lanas_jax.study import sweep_report
@@ -140,9 +140,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if _LIST.value:
-        print(f"{'name':<18} {'size':>8} {'dim':>5} {'optimum':>10}")
+        print(f"{'name':<18} {'size':>8} {'dim':>5} {'optimum':>10} {'seed kendall':>13}")
         for name, size, dim, optimum in list_benchmarks():
-            print(f"{name:<18} {size:>8} {dim:>5} {optimum:>10.6f}")
+            tau = seed_kendall(name)
+            tau = "-" if tau is None else f"{tau:.3f}"
+            print(f"{name:<18} {size:>8} {dim:>5} {optimum:>10.6f} {tau:>13}")
         return
     names = [a.strip() for a in _ALGO.value.split(",") if a.strip()]
     if not names:

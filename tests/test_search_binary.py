@@ -104,3 +104,7 @@ def test_lists_the_embedded_benchmarks(calls):
     listed = calls[1][-1]
     assert listed["error"] is None, listed
     assert "nb201_cifar10" in listed["stdout"] and "15625" in listed["stdout"]
+    # A table built by training shows how far its seeds agree (issue 13 item 3); NB201 records
+    # no seeds.
+    rows = {line.split()[0]: line.split() for line in listed["stdout"].splitlines()[1:]}
+    assert rows["convnet1364_digits"][-1] == "0.128" and rows["nb201_cifar10"][-1] == "-"

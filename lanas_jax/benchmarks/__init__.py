@@ -37,6 +37,7 @@ __all__ = [
     "load_nb101",
     "load_nb201",
     "load_npz",
+    "seed_kendall",
     "take_rows",
 ]
 
@@ -136,3 +137,15 @@ def list_benchmarks() -> list[tuple[str, int, int, float]]:
         b = load_benchmark(name)
         out.append((name, b.size, b.dim, b.optimum))
     return out
+
+
+def seed_kendall(name: str) -> float | None:
+    """Kendall tau between the training seeds of an embedded table built by training (how far
+    its ranking is the seeds' luck; :func:`lanas_jax.benchmarks.convnet.reliability`), None
+    for a table that records no seeds."""
+    if name not in _CONVNET_EMBEDDED:
+        return None
+    from lanas_jax.benchmarks.convnet import embedded_reliability
+
+    rel = embedded_reliability(name)
+    return None if rel is None else float(rel["kendall"])

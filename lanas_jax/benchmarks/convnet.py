@@ -77,6 +77,26 @@ def from_table(table: dict[str, np.ndarray], name: str) -> Benchmark:
     )
 
 
+def reliability(table: dict[str, np.ndarray]) -> dict | None:
+    """How far the table's training seeds agree on its ranking (issue 13 item 3): the
+    ``reliability`` its builder stored in the metadata, else computed from its per-seed
+    validation accuracies (``val_acc [N, seeds]``); None for a one-seed table."""
+    meta = metadata(table)
+    if "reliability" in meta:
+        return meta["reliability"]
+    val = table.get("val_acc")
+    if val is None or np.ndim(val) != 2 or np.shape(val)[1] < 2:
+        return None
+    from lanas_jax.training.reliability import seed_agreement
+
+    return seed_agreement(val)
+
+
+def embedded_reliability(name: str) -> dict | None:
+    """:func:`reliability` of an embedded table."""
+    return reliability(_embedded(name))
+
+
 @functools.cache
 def load_convnet(name: str = "convnet1364_digits") -> Benchmark:
     """An embedded ConvNet table by name (cached: same name -> same object)."""
