@@ -92,7 +92,7 @@ def main(argv):
     recipe_record = {"name": train_flags.RECIPE.value, **recipe.to_dict()}
     dataset = splits.to_dict()
     keys = seed_keys(_SEED.value, _SEEDS.value)
-    eval_key = jax.random.fold_in(jax.random.key(_SEED.value), 1)
+    eval_key = jax.random.key(_SEED.value)  # experiments.evaluate --seed reproduces values
     os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
     entries = []
     for name, (strategy, params, flat) in strategies.items():
@@ -104,11 +104,13 @@ def main(argv):
         logging.info("%s: %d searches of %d %s networks, %d per round, on %s", name,
                      _SEEDS.value, _BUDGET.value, space.name, _BATCH.value, splits.name)
         try:
+            journal = host_loop.Journal(
+                os.path.join(_OUTPUT_DIR.value, f"journal_{name}.jsonl"),
+                {"algo": name, **identity})
             run = run_algo(name, strategy, evaluator, keys, _BUDGET.value, params,
-                           eval_key=eval_key, identity=identity, progress=progress,
-                           journal_path=os.path.join(_OUTPUT_DIR.value, f"journal_{name}.jsonl"))
+                           eval_key=eval_key, journal=journal, progress=progress)
             final = final_training(space, splits, recipe, _FINAL.value, best_archs(run.history),
-                                   jax.random.fold_in(eval_key, 2))
+                                   jax.random.fold_in(eval_key, 2), journal)
         except host_loop.JournalMismatch as e:
             raise app.UsageError(str(e)) from None
         except TrainingDiverged as e:

@@ -19,6 +19,7 @@ instead of training again, so a crash or a kill loses at most the round in fligh
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -72,7 +73,8 @@ class Journal:
     """Append-only JSON lines of finished rounds (see the module doc).
 
     The first line is a header (``identity``: what makes two searches the same: strategy
-    config, space, dataset, recipe, seeds, budget...); one line per round follows. Opening a
+    config, space, dataset, recipe, seeds, budget...); one line per round follows, and named
+    results computed after the rounds (:meth:`put`, e.g. a final training) may be added. Opening a
     journal whose header differs raises :class:`JournalMismatch` naming the first field that
     differs; a torn last line (a kill while writing) is dropped.
     """
@@ -81,6 +83,7 @@ class Journal:
         self.path = path
         self.identity = json.loads(json.dumps(identity))  # as it reads back
         self.rounds: dict[int, list[dict]] = {}
+        self.extras: dict[str, Any] = {}
         if os.path.exists(path):
             self._load()
         else:
@@ -107,18 +110,29 @@ class Journal:
                 entry = json.loads(line)
             except json.JSONDecodeError:
                 break  # a torn last line: that round is evaluated again
-            self.rounds[int(entry["round"])] = entry["records"]
+            if "extra" in entry:
+                self.extras[entry["extra"]] = entry["value"]
+            else:
+                self.rounds[int(entry["round"])] = entry["records"]
             good += 1
         with open(self.path, "w") as f:  # drop what could not be read
             f.write("\n".join(lines[:good]) + "\n")
 
     def append(self, round_: int, records: list[Evaluated]) -> None:
         entry = {"round": round_, "records": [dataclasses.asdict(r) for r in records]}
+        self._write(entry)
+        self.rounds[round_] = entry["records"]
+
+    def put(self, name: str, value: Any) -> None:
+        """Record a JSON-able result ``name`` (read back as ``extras[name]`` on resume)."""
+        self._write({"extra": name, "value": value})
+        self.extras[name] = json.loads(json.dumps(value))
+
+    def _write(self, entry: dict) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(entry) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        self.rounds[round_] = entry["records"]
 
 
 def _measure(evaluator, archs, key) -> dict[str, np.ndarray]:
@@ -174,8 +188,7 @@ def search(strategy, evaluator, keys: jax.Array, budget: int, params: Any = None
     num_seeds, width = keys.shape[0], strategy.batch_size
     num_asks = budget // width
     pairs = jax.vmap(jax.random.split)(keys)
-    init = jax.jit(jax.vmap(lambda k: strategy.init(k, domain, budget, params)))
-    state = init(pairs[:, 0])
+    state = _init(strategy, pairs[:, 0], domain, int(budget), params)
     ask_keys = jnp.swapaxes(jax.vmap(lambda k: jax.random.split(k, num_asks))(pairs[:, 1]), 0, 1)
     fns = _round_fns(strategy, domain, params)
     out_archs, values, tests = [], [], []
@@ -253,9 +266,32 @@ def _journaled(journal: Journal | None, round_: int, names) -> list[list[Evaluat
 
 
 def _round_fns(strategy, domain, params) -> dict[str, Callable]:
-    """The jitted, seed-vmapped pieces of one round, as the scanned runner composes them."""
+    """The seed-vmapped pieces of one round, as the scanned runner composes them; jitted once
+    per strategy (the domain and params are arguments), so a resumed or repeated search does
+    not compile again."""
     return {
-        "begin": jax.jit(jax.vmap(lambda k, s: strategy._begin_round(k, s, domain, params))),
-        "ask": jax.jit(jax.vmap(lambda k, s: strategy.ask_batch(k, s, domain, params))),
-        "tell": jax.jit(jax.vmap(lambda s, a, v: strategy.record(s, a, v, domain, params))),
+        "begin": lambda k, s: _begin(strategy, k, s, domain, params),
+        "ask": lambda k, s: _ask(strategy, k, s, domain, params),
+        "tell": lambda s, a, v: _tell(strategy, s, a, v, domain, params),
     }
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _init(strategy, keys, domain, budget, params):
+    return jax.vmap(lambda k: strategy.init(k, domain, budget, params))(keys)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _begin(strategy, keys, state, domain, params):
+    return jax.vmap(lambda k, s: strategy._begin_round(k, s, domain, params))(keys, state)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _ask(strategy, keys, state, domain, params):
+    return jax.vmap(lambda k, s: strategy.ask_batch(k, s, domain, params))(keys, state)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _tell(strategy, state, archs, values, domain, params):
+    return jax.vmap(lambda s, a, v: strategy.record(s, a, v, domain, params))(
+        state, archs, values)

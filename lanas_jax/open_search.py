@@ -43,14 +43,10 @@ class AlgoRun:
 
 
 def run_algo(name: str, strategy, evaluator, keys: jax.Array, budget: int, params: Any = None,
-             *, eval_key: jax.Array | None = None, journal_path: str | None = None,
-             identity: dict | None = None, progress=None) -> AlgoRun:
+             *, eval_key: jax.Array | None = None, journal: host_loop.Journal | None = None,
+             progress=None) -> AlgoRun:
     """``len(keys)`` searches of ``budget`` trained architectures, ``strategy.batch_size`` per
-    round, journaled to ``journal_path`` (resumed from it when it holds this search's rounds;
-    ``identity`` says what makes two searches the same)."""
-    journal = None
-    if journal_path is not None:
-        journal = host_loop.Journal(journal_path, {"algo": name, **(identity or {})})
+    round, journaled (and resumed from ``journal`` when it holds this search's rounds)."""
     t0 = time.perf_counter()
     history = host_loop.search(strategy, evaluator, keys, budget, params, eval_key=eval_key,
                                journal=journal, progress=progress)
@@ -69,18 +65,24 @@ def best_archs(history: host_loop.HostHistory):
 
 
 def final_training(space, splits, recipe: Recipe, epochs: int, archs, key: jax.Array,
-                   **options) -> list[dict]:
+                   journal: host_loop.Journal | None = None, **options) -> list[dict]:
     """Train ``archs`` (stacked) again with ``epochs`` epochs of ``recipe``: the paper's final
     training of the best architecture found. Returns ``{"arch", "val", "test", "epochs"}`` per
-    architecture."""
+    architecture; with a ``journal``, recorded there and taken from it on a resumed run."""
+    name = f"final_{int(epochs)}"
+    if journal is not None and name in journal.extras:
+        return journal.extras[name]
     if epochs < 1:
         raise ValueError(f"final training needs >= 1 epoch, got {epochs}")
     final = TrainEvaluator(space, splits, dataclasses.replace(recipe, epochs=int(epochs)),
                            **options)
     r = final.train(archs, key)
     names = [space.describe(a) for a in unstack(archs)]
-    return [{"arch": n, "val": float(v), "test": float(t), "epochs": int(epochs)}
-            for n, v, t in zip(names, r.val, r.test, strict=True)]
+    out = [{"arch": n, "val": float(v), "test": float(t), "epochs": int(epochs)}
+           for n, v, t in zip(names, r.val, r.test, strict=True)]
+    if journal is not None:
+        journal.put(name, out)
+    return out
 
 
 def result_entry(run: AlgoRun, *, space: str, dataset: dict, recipe: dict, budget: int,

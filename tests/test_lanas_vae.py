@@ -55,9 +55,9 @@ def test_queries_are_distinct_in_the_selected_leaf_and_the_vae_retrains_at_refit
 def test_vmapped_equals_per_seed_and_same_key_same_result():
     bench, budget = _table(1), 40
     strategy = LaNAS(**SMALL)
-    keys = seed_keys(5, 3)
+    keys = seed_keys(5, 2)  # two: a single search runs padded to two, so one compile serves all
     swept = sweep(strategy, bench, keys, budget)
-    for i in range(3):
+    for i in range(2):
         one = run_search(strategy, bench, keys[i], budget)
         np.testing.assert_array_equal(swept.indices[i], one.indices)
         np.testing.assert_array_equal(swept.metric[i], one.metric)

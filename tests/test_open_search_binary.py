@@ -7,16 +7,9 @@ from __future__ import annotations
 
 import json
 
-import jax
 import numpy as np
 import pytest
 from binary_driver import run_calls
-
-from lanas_jax.data import load_dataset
-from lanas_jax.evaluators.train import TrainEvaluator
-from lanas_jax.open_search import stack_parsed
-from lanas_jax.spaces import get_space
-from lanas_jax.training.recipe import get_recipe
 
 BUDGET, BATCH, SEEDS = 4, 2, 2
 COMMON = ["--space=mlp", "--dataset=digits", "--recipe=tiny"]
@@ -64,22 +57,27 @@ def test_results_schema_and_never_twice(search) -> None:
     assert (out / "curves.png").stat().st_size > 0
 
 
-def test_values_are_the_library_training_and_a_rerun_resumes(search) -> None:
+def test_a_rerun_resumes_from_the_journals(search) -> None:
     out, results = search
     assert results[1]["error"] is None, results[1]
-    # The second call found every round in its journals: nothing trained again.
-    first = json.loads((out / "results.json").read_text())  # the second call's
-    assert [e["replayed_evaluations"] for e in first] == [BUDGET * SEEDS] * 2
+    # The second call found every round and the final trainings in its journals: it trained
+    # nothing and wrote the same results.
+    again = json.loads((out / "results.json").read_text())  # the second call's
+    assert [e["replayed_evaluations"] for e in again] == [BUDGET * SEEDS] * 2
     assert _replayed_column(results[0]["stdout"]) == [0, 0]
     assert _replayed_column(results[1]["stdout"]) == [BUDGET * SEEDS] * 2
-    space = get_space("mlp")
-    splits = load_dataset("digits", n_val=350, n_test=350)
-    evaluator = TrainEvaluator(space, splits, get_recipe("tiny"))
-    seed0 = first[0]["evaluations"][0]
-    archs = stack_parsed(space, [r["arch"] for r in seed0])
-    got = evaluator.train(archs, jax.random.fold_in(jax.random.key(0), 1))
-    np.testing.assert_allclose(got.val, [r["val"] for r in seed0], atol=1e-6)
-    np.testing.assert_array_equal(got.params, [r["params"] for r in seed0])
+    assert [e["final"] for e in again] == [e["final"] for e in _first_results(out)]
+
+
+def _first_results(out):
+    """The first call's results, rebuilt from the journals it wrote (the second call
+    overwrote results.json)."""
+    entries = []
+    for algo in ("random", "evolution"):
+        lines = [json.loads(x) for x in (out / f"journal_{algo}.jsonl").read_text().splitlines()
+                 if x]
+        entries.append({"final": next(e["value"] for e in lines if e.get("extra") == "final_1")})
+    return entries
 
 
 def _replayed_column(stdout: str) -> list[int]:
@@ -94,18 +92,24 @@ def test_open_search_refuses_bad_input(search) -> None:
         assert result["error"] is not None and words in result["error"], (flag, result)
 
 
-def test_evaluate_trains_what_was_typed_and_refuses_bad_strings(tmp_path) -> None:
-    archs = ["(16, relu), dropout, (8, tanh)", "(32, elu)"]
+def test_evaluate_trains_what_was_typed_and_reproduces_a_search(search, tmp_path) -> None:
+    """``evaluate --seed=S`` trains an architecture exactly as ``open_search --seed=S`` did."""
+    found = json.loads((search[0] / "results.json").read_text())[0]["evaluations"][0]
+    typed = ["(16, relu), dropout, (8, tanh)", "(32, elu)"]
+    archs = typed + [r["arch"] for r in found]
     out = tmp_path / "eval"
     good = [*COMMON, *[f"--arch={a}" for a in archs], f"--output_dir={out}"]
     bad = [[*COMMON, "--arch=(16, relu)", f"--output_dir={tmp_path / 'bad'}", flag]
            for flag, _ in EVAL_BAD]
     results = run_calls("experiments.evaluate", [good, *bad], tmp_path, fast_compile=True)
     assert results[0]["error"] is None, results[0]
-    report = json.loads((out / "evaluate.json").read_text())
-    assert [r["arch"] for r in report["architectures"]] == archs
+    report = json.loads((out / "evaluate.json").read_text())["architectures"]
+    assert [r["arch"] for r in report] == archs
     # Parameter counts by hand: 64 inputs -> 16 -> 8 -> 10 classes; 64 -> 32 -> 10.
-    assert [r["params"] for r in report["architectures"]] == [
+    assert [r["params"] for r in report[:2]] == [
         64 * 16 + 16 + 16 * 8 + 8 + 8 * 10 + 10, 64 * 32 + 32 + 32 * 10 + 10]
+    np.testing.assert_allclose([r["val"] for r in report[2:]], [r["val"] for r in found],
+                               atol=1e-6)
+    assert [r["params"] for r in report[2:]] == [r["params"] for r in found]
     for (flag, words), result in zip(EVAL_BAD, results[1:], strict=True):
         assert result["error"] is not None and words in result["error"], (flag, result)
