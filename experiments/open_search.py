@@ -84,7 +84,7 @@ def main(argv):
     space, recipe = train_flags.space(), train_flags.recipe()
     splits = train_flags.splits()
     try:
-        evaluator = TrainEvaluator(space, splits, recipe, seed=_SEED.value)
+        evaluator = TrainEvaluator(space, splits, recipe, seed=_SEED.value, log=logging.info)
     except ValueError as e:
         raise app.UsageError(f"cannot train {space.name} networks on {splits.name}: {e}") from None
     open_domain = not evaluator.domain.is_pool
