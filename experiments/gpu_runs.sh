@@ -3,6 +3,7 @@
 # 10-minute device call. Run from the repository root; results go to $OUT (default results/gpu).
 #
 #   bash experiments/gpu_runs.sh table            # issue 3: convnet1364_digits, default recipe
+#   bash experiments/gpu_runs.sh table1364        # issue 13: convnet1364, the reliable recipe
 #   bash experiments/gpu_runs.sh bench            # issues 4, 6, 2/7: sampler, VAE, search speed
 #   bash experiments/gpu_runs.sh nuts             # issue 4: the NUTS rows alone (slow)
 #   bash experiments/gpu_runs.sh continuous       # issue 4: continuous vs tabular LaNAS, 100 seeds
@@ -37,6 +38,10 @@ case "$stage" in
     "$PY" -c "import jax, flax, optax, numpyro; print(jax.__version__, flax.__version__, \
 optax.__version__, numpyro.__version__, jax.devices())"
     step table "$PY" -m experiments.build_convnet_table --output="$OUT/convnet1364_digits.npz"
+    ;;
+  table1364)  # width 16/8, 40 epochs cosine, 2 seeds (BUILD_NOTES 2026-11-30: the reliability)
+    step table1364 "$PY" -m experiments.build_convnet_table --recipe=convnet_w16_40ep \
+      --seeds=2 --output="$OUT/convnet1364.npz"
     ;;
   bench)
     step bench_vae "$PY" -m experiments.bench_vae --output="$OUT/bench_vae.json"

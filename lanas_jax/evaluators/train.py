@@ -220,7 +220,8 @@ class TrainEvaluator(Evaluator):
                 finite[part] = np.asarray(res[3]).reshape(size, n_seeds)[: len(part)]
                 seconds[part] = wall / size
                 if self.log:
-                    self.log(f"{self.space.name} group {group!s:.40}: {len(part)} nets x "
+                    label = " ".join(str(group).split())[:40]  # a flax module repr is long
+                    self.log(f"{self.space.name} group {label}: {len(part)} nets x "
                              f"{n_seeds} seeds, compile {c:.1f}s run {wall:.1f}s")
         diverged = ~finite.all(1)
         for name in ("val", "test"):
