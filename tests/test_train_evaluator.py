@@ -40,7 +40,7 @@ def test_recipes_are_hashable_round_trip_and_validated():
     assert hash(r) == hash(Recipe(**r.to_dict())) and Recipe(**r.to_dict()) == r
     assert Recipe(seeds=[0, 1]).seeds == (0, 1)
     assert {"tiny", "digits_small", "mnist_small", "convnet_digits_4ep"} <= set(RECIPES)
-    with pytest.raises(ValueError, match="known: convnet_digits_4ep, digits_small"):
+    with pytest.raises(ValueError, match="known: convnet_digits_4ep, convnet_w16_40ep, digits"):
         get_recipe("huge")
     for bad in ({"optimizer": "lion"}, {"schedule": "step"}, {"seeds": ()}, {"seeds": (1, 1)},
                 {"epochs": 0}, {"learning_rate": 0.0}, {"width": 7}, {"channels": 0}):

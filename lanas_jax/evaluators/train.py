@@ -40,6 +40,16 @@ from lanas_jax.training.recipe import Recipe
 ON_NAN = ("raise", "zero")
 
 
+#: Compiled trainers, shared across evaluators (see ``TrainEvaluator._program``).
+_PROGRAMS: dict[tuple, Any] = {}
+_MAX_PROGRAMS = 64
+
+
+def clear_cache() -> None:
+    """Drop the compiled trainers kept for reuse (their memory, in a long process)."""
+    _PROGRAMS.clear()
+
+
 class TrainingDiverged(ValueError):
     """Training produced a NaN/inf loss or parameter for at least one architecture."""
 
@@ -147,7 +157,6 @@ class TrainEvaluator(Evaluator):
         self.data = tuple(jax.device_put(a) for a in data)
         self.vectorize = jax.default_backend() != "cpu" if vectorize is None else bool(vectorize)
         self.max_batch, self.log = max_batch, log
-        self._compiled: dict[tuple, Any] = {}
         self._domain: Domain | None = None
         self._template = jax.eval_shape(space.sample, jax.random.PRNGKey(0))
 
@@ -178,14 +187,20 @@ class TrainEvaluator(Evaluator):
                                      seeds=self.recipe.seeds))
 
     def _program(self, model, m_keys, m_archs):
-        cache_key = (model, m_keys.shape[0])
-        if cache_key not in self._compiled:
+        """The compiled trainer of ``model`` for a chunk of ``len(m_keys)`` pairs, shared by
+        every evaluator with the same model, recipe and data shapes (a final training with the
+        search's recipe, a second evaluator in one process) until :func:`clear_cache`."""
+        cache_key = (model, m_keys.shape[0], self.recipe, self.vectorize,
+                     tuple((a.shape, a.dtype) for a in self.data), jax.default_backend())
+        if cache_key not in _PROGRAMS:
             t0 = time.time()
-            self._compiled[cache_key] = train_batch.lower(
+            if len(_PROGRAMS) >= _MAX_PROGRAMS:
+                _PROGRAMS.pop(next(iter(_PROGRAMS)))
+            _PROGRAMS[cache_key] = train_batch.lower(
                 m_keys, m_archs, self.data, model=model, recipe=self.recipe,
                 vectorize=self.vectorize).compile()
-            return self._compiled[cache_key], time.time() - t0
-        return self._compiled[cache_key], 0.0
+            return _PROGRAMS[cache_key], time.time() - t0
+        return _PROGRAMS[cache_key], 0.0
 
     def train(self, archs: Any, key: jax.Array | None = None) -> TrainResult:
         """Train a stacked batch of architectures with every seed of the recipe."""
