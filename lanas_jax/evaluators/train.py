@@ -36,13 +36,14 @@ from lanas_jax.spaces.base import Space, stack, unstack
 from lanas_jax.training.loop import train_batch
 from lanas_jax.training.models import trainer_for
 from lanas_jax.training.recipe import Recipe
+from lanas_jax.training.static import FlaxModel
 
 ON_NAN = ("raise", "zero")
 
 
 #: Compiled trainers, shared across evaluators (see ``TrainEvaluator._program``).
 _PROGRAMS: dict[tuple, Any] = {}
-_MAX_PROGRAMS = 64
+_MAX_PROGRAMS = 32
 
 
 def clear_cache() -> None:
@@ -187,20 +188,29 @@ class TrainEvaluator(Evaluator):
                                      seeds=self.recipe.seeds))
 
     def _program(self, model, m_keys, m_archs):
-        """The compiled trainer of ``model`` for a chunk of ``len(m_keys)`` pairs, shared by
-        every evaluator with the same model, recipe and data shapes (a final training with the
-        search's recipe, a second evaluator in one process) until :func:`clear_cache`."""
+        """The compiled trainer of ``model`` for a chunk of ``len(m_keys)`` pairs.
+
+        A masked group's program is kept and shared by every evaluator with the same model,
+        recipe and data shapes (a final training with the search's recipe, a second evaluator
+        in one process) until :func:`clear_cache`, the least recently used dropped past
+        ``_MAX_PROGRAMS``. A static network's program (one architecture, never trained again)
+        is not kept, and :meth:`train` clears JAX's caches after it: XLA:CPU maps memory for
+        every live executable, and a search that kept one per NASNet cell ran out of mappings
+        (``vm.max_map_count``, 65,530) after ~20 cells ("LLVM compilation error: Cannot
+        allocate memory")."""
         cache_key = (model, m_keys.shape[0], self.recipe, self.vectorize,
                      tuple((a.shape, a.dtype) for a in self.data), jax.default_backend())
-        if cache_key not in _PROGRAMS:
-            t0 = time.time()
-            if len(_PROGRAMS) >= _MAX_PROGRAMS:
+        if cache_key in _PROGRAMS:
+            _PROGRAMS[cache_key] = _PROGRAMS.pop(cache_key)  # most recently used last
+            return _PROGRAMS[cache_key], 0.0
+        t0 = time.time()
+        program = train_batch.lower(m_keys, m_archs, self.data, model=model,
+                                    recipe=self.recipe, vectorize=self.vectorize).compile()
+        if not isinstance(model, FlaxModel):
+            while len(_PROGRAMS) >= _MAX_PROGRAMS:
                 _PROGRAMS.pop(next(iter(_PROGRAMS)))
-            _PROGRAMS[cache_key] = train_batch.lower(
-                m_keys, m_archs, self.data, model=model, recipe=self.recipe,
-                vectorize=self.vectorize).compile()
-            return _PROGRAMS[cache_key], time.time() - t0
-        return _PROGRAMS[cache_key], 0.0
+            _PROGRAMS[cache_key] = program
+        return program, time.time() - t0
 
     def train(self, archs: Any, key: jax.Array | None = None) -> TrainResult:
         """Train a stacked batch of architectures with every seed of the recipe."""
@@ -234,6 +244,12 @@ class TrainEvaluator(Evaluator):
                     out[name][part] = np.asarray(r).reshape(size, n_seeds)[: len(part)]
                 finite[part] = np.asarray(res[3]).reshape(size, n_seeds)[: len(part)]
                 seconds[part] = wall / size
+                if isinstance(model, FlaxModel):
+                    # One architecture's program, never run again: release it and what JAX
+                    # cached for it (see _program), or a long static search runs out of
+                    # memory mappings.
+                    del program
+                    jax.clear_caches()
                 if self.log:
                     label = " ".join(str(group).split())[:40]  # a flax module repr is long
                     self.log(f"{self.space.name} group {label}: {len(part)} nets x "
