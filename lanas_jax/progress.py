@@ -84,16 +84,16 @@ class ProgressReporter:
 
     def _line(self, now: float, steps: int, best: np.ndarray) -> str:
         rate = self._rate(now, steps)
-        speed = "-" if rate is None else f"{rate * self.num_seeds:,.0f}"
+        speed = "- samples/s" if rate is None else _speed(rate * self.num_seeds)
         left = "?" if rate is None else _duration((self.total - steps) / rate)
         return (f"progress: step {steps:,}/{self.total:,} ({100 * steps / self.total:.1f}%)"
                 f"{self._at_optimum(best)}, best {np.median(best):.6g} (median over seeds), "
-                f"{speed} samples/s, {left} left")
+                f"{speed}, {left} left")
 
     def _final_line(self, now: float, best: np.ndarray) -> str:
         elapsed = now - self._start[0]
         rate = self._rate(now, self.total)
-        speed = "" if rate is None else f" ({rate * self.num_seeds:,.0f} samples/s)"
+        speed = "" if rate is None else f" ({_speed(rate * self.num_seeds)})"
         return (f"progress: done, {self.total:,} steps x {self.num_seeds} seeds in "
                 f"{_duration(elapsed)}{speed}{self._at_optimum(best)}, best "
                 f"{np.median(best):.6g} (median over seeds)")
@@ -102,6 +102,13 @@ class ProgressReporter:
         if self.optimum is None:
             return ""
         return f", {int(np.sum(best >= self.optimum))}/{self.num_seeds} seeds at the optimum"
+
+
+def _speed(per_second: float) -> str:
+    """Samples per second, or per minute when fewer than one a second (trained networks)."""
+    if per_second >= 1:
+        return f"{per_second:,.0f} samples/s"
+    return f"{60 * per_second:,.1f} samples/min"
 
 
 def _duration(seconds: float) -> str:

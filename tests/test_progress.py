@@ -99,3 +99,16 @@ def test_host_callback_in_a_compiled_scan_leaves_results_unchanged():
     np.testing.assert_array_equal(np.asarray(quiet), np.asarray(loud))
     assert lines[-1].startswith(f"progress: done, {steps} steps x {seeds} seeds")
     assert f"best {np.median(np.asarray(quiet[-1])):.6g}" in lines[-1]
+
+
+def test_slow_searches_report_samples_per_minute():
+    """Trained networks arrive at well under one a second: the rate is per minute then."""
+    lines, clock = [], iter([0.0, 0.0, 60.0, 120.0]).__next__
+    reporter = ProgressReporter(total=10, num_seeds=1, min_interval_s=0, log=lines.append,
+                                clock=clock)
+    reporter.update(1, [0.5])
+    reporter.update(4, [0.6])
+    reporter.update(10, [0.7])
+    assert "- samples/s" in lines[0]  # no interval yet
+    assert "3.0 samples/min" in lines[1] and "0:02:00 left" in lines[1]
+    assert "(4.5 samples/min)" in lines[-1]
