@@ -62,8 +62,8 @@ def _strategies(names: list[str], batch: int, open_domain: bool) -> dict:
         defaults = {"leaf_sampler": "hit_and_run"} if name == "lanas" and open_domain else {}
         try:
             strategy, params = algos.build(name, defaults)
-            out[name] = (with_batch(strategy, batch), params, algos.build(name, defaults,
-                                                                          flat=True)[0])
+            flat, _ = algos.build(name, defaults, flat=True)  # the flags' config, as recorded
+            out[name] = (with_batch(strategy, batch), params, flat)
         except ValueError as e:
             raise app.UsageError(f"--algo={name}: {e}") from None
     return out
