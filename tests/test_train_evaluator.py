@@ -152,3 +152,17 @@ def test_bad_inputs_are_refused(evaluator, splits):
     with pytest.raises(ValueError, match="PRNG key"):
         evaluator.train(_archs("(8, relu)"), np.zeros(3, np.uint32))
     assert not evaluator.jittable and evaluator.domain.space == SPACE
+
+
+def test_augmentation_changes_training_and_stays_keyed(splits):
+    """A recipe with pad-crop and flips trains on other images (another final loss), and the
+    same key still gives the same numbers."""
+    archs = _archs("(16, relu)")
+    key = jax.random.PRNGKey(4)
+    plain = TrainEvaluator(SPACE, splits, RECIPE, vectorize=False).train(archs, key)
+    aug = dataclasses.replace(RECIPE, augment_pad=1, augment_flip=True)
+    one = TrainEvaluator(SPACE, splits, aug, vectorize=False).train(archs, key)
+    two = TrainEvaluator(SPACE, splits, aug, vectorize=False).train(archs, key)
+    assert one.loss_per_seed[0, 0] != plain.loss_per_seed[0, 0]
+    np.testing.assert_array_equal(one.loss_per_seed, two.loss_per_seed)
+    np.testing.assert_array_equal(one.val, two.val)
