@@ -4,8 +4,10 @@ r"""How good are the architectures an open-domain search finds? Measured on a tr
 by training holds every network's value under a recipe, and the ``TrainEvaluator`` with that
 recipe and the table's key reproduces those values bitwise (``tests/test_convnet_table.py``).
 So the rounds of an open search (``--batch`` architectures a round, all seeds together,
-:func:`lanas_jax.host_loop.search`) can be served by the table instead of by training, and the
-architecture each search ends with gets its **rank in the table** (1 = the table's best by
+:func:`lanas_jax.host_loop.search`) can be served by the table instead of by training (exactly on
+the backend that built the table; another backend trains float-close, not bitwise-equal,
+networks), and the architecture each search ends with gets its **rank in the table** (1 = the
+table's best by
 validation accuracy): issue 13's measure of open-domain search. The table's own reliability
 (its seeds' Kendall tau) bounds what such a rank means.
 
@@ -23,6 +25,7 @@ import time
 
 import numpy as np
 from absl import app
+from scipy import stats
 
 from experiments import algos, common_flags
 from lanas_jax import host_loop, scanned
@@ -40,12 +43,6 @@ _OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/open_search_rank
                                          "Where outputs go.")
 
 
-def table_ranks(metric: np.ndarray) -> np.ndarray:
-    """``[N]`` rank of every row by ``metric`` (1 = best; ties share the best rank)."""
-    order = np.sort(metric)[::-1]
-    return 1 + np.searchsorted(-order, -metric, side="left")
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -54,7 +51,8 @@ def main(argv):
     except ValueError as e:
         raise app.UsageError(f"--benchmark: {e}") from None
     evaluator = scanned.table_evaluator(bench)
-    ranks = table_ranks(np.asarray(bench.metric))
+    # 1 = the table's best; ties share the best rank.
+    ranks = stats.rankdata(-np.asarray(bench.metric), method="min").astype(int)
     keys = seed_keys(_SEED.value, _SEEDS.value)
     rows = []
     for name in [a.strip() for a in _ALGO.value.split(",") if a.strip()]:

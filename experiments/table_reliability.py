@@ -80,7 +80,8 @@ def measure(name: str, c: Candidate, archs, seeds: int, key) -> dict:
     longer orders the networks)."""
     recipe = dataclasses.replace(c.recipe, seeds=tuple(range(seeds)))
     splits = _splits(c)
-    evaluator = TrainEvaluator(get_space("convnet"), splits, recipe)
+    evaluator = TrainEvaluator(get_space("convnet"), splits, recipe,
+                               log=lambda line: print(f"  {name}: {line}", flush=True))
     t0 = time.perf_counter()
     result = evaluator.train(archs, key)
     wall = time.perf_counter() - t0

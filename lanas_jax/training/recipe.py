@@ -123,7 +123,7 @@ RECIPES: dict[str, Recipe] = {
                            seeds=(0, 1), channels=8, cells=1),
     # The rebuild recipe of the ConvNet table (issue 13 item 3, BUILD_NOTES 2026-11-30): width
     # 16/8, 40 epochs, cosine; two seeds averaged agree with another two at Kendall 0.62 inside
-    # depth 5 (0.40 for one seed, 0.0-0.12 for convnet_digits_4ep).
+    # depth 5 (0.40 for one seed; convnet_digits_4ep: 0.0 on 6 depth-5 networks here).
     "convnet_w16_40ep": Recipe(epochs=40, batch_size=64, learning_rate=3e-3, schedule="cosine",
                                seeds=(0, 1), width=16),
     "mnist_small": Recipe(epochs=4, batch_size=128, learning_rate=2e-3, schedule="cosine",
