@@ -121,17 +121,26 @@ def main(argv):
     idx = np.flatnonzero(keep)[stratified_sample(depth[keep], _PER_DEPTH.value, _SEED.value)]
     archs = jax.tree.map(lambda a: a[idx], every)
     key = jax.random.key(_SEED.value)
-    rows = []
     os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
+    path = os.path.join(_OUTPUT_DIR.value, "reliability.json")
+    header = {"sample": idx.tolist(), "depths": depths, "per_depth": _PER_DEPTH.value,
+              "train_seeds": _NSEEDS.value, "seed": _SEED.value}
+    done = _done(path, header)
+    rows = []
     for name in _CANDS.value:
+        if name in done:  # measured by an earlier (killed) run of the same study
+            rows.append(done[name])
+            print(f"{name}: taken from {path}", flush=True)
+            continue
         row = measure(name, CANDIDATES[name], archs, _NSEEDS.value, key)
         rows.append(row)
         print(f"{name}: kendall {row['kendall']:.3f} (top {row['kendall_top']:.3f}, split-half "
               f"{row['split_half_2']}) in {row['wall_seconds']:.0f} s", flush=True)
-        # Written after every candidate: a killed study keeps what it measured.
-        with open(os.path.join(_OUTPUT_DIR.value, "reliability.json"), "w") as f:
-            json.dump({"sample": idx.tolist(), "depths": depths, "per_depth": _PER_DEPTH.value,
-                       "train_seeds": _NSEEDS.value, "candidates": rows}, f, indent=1)
+        # Written after every candidate: a killed study keeps what it measured and resumes.
+        with open(path, "w") as f:
+            json.dump({**header, "candidates": [*rows, *(r for n, r in done.items()
+                                                         if n not in _CANDS.value)]}, f,
+                      indent=1)
     _plot(os.path.join(_OUTPUT_DIR.value, "reliability.png"), rows)
     print(f"\n{'candidate':<18} {'kendall':>8} {'top10%':>7} {'2-seed':>7} {'spearman':>9} "
           f"{'seed sd':>8} {'net sd':>7} {'s/net/seed':>11}")
@@ -140,6 +149,18 @@ def main(argv):
         print(f"{r['candidate']:<18} {r['kendall']:>8.3f} {r['kendall_top']:>7.3f} {sh:>7} "
               f"{r['spearman']:>9.3f} {r['seed_spread']:>8.4f} {r['network_spread']:>7.4f} "
               f"{r['seconds_per_network_seed']:>11.2f}")
+
+
+def _done(path: str, header: dict) -> dict[str, dict]:
+    """Candidates an earlier run of the same study (same sample, seeds, master seed) wrote."""
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if any(old.get(k) != v for k, v in header.items()):
+        return {}
+    return {r["candidate"]: r for r in old.get("candidates", [])}
 
 
 def _plot(path: str, rows: list[dict]) -> None:
