@@ -40,8 +40,20 @@ optax.__version__, numpyro.__version__, jax.devices())"
     step table "$PY" -m experiments.build_convnet_table --output="$OUT/convnet1364_digits.npz"
     ;;
   table1364)  # width 16/8, 40 epochs cosine, 2 seeds (BUILD_NOTES 2026-11-30: the reliability)
-    step table1364 "$PY" -m experiments.build_convnet_table --recipe=convnet_w16_40ep \
-      --seeds=2 --output="$OUT/convnet1364.npz"
+    # In three row shards (depths 1-4, then the 1,024 depth-5 networks in two halves), merged
+    # at the end, so a step that runs out of time still leaves the shards before it.
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    "$PY" -c "import jax, flax, optax; print(jax.__version__, flax.__version__, \
+optax.__version__, jax.devices())"
+    mkdir -p /tmp/shards
+    for rows in 0:340 340:852 852:1364; do
+      step "table1364_${rows/:/_}" "$PY" -m experiments.build_convnet_table \
+        --recipe=convnet_w16_40ep --seeds=2 --max_group="${MAX_GROUP:-256}" --rows="$rows" \
+        --output="/tmp/shards/convnet1364_${rows/:/_}.npz"
+    done
+    shards=$(ls /tmp/shards/convnet1364_*.npz | paste -sd, -)
+    step table1364_merge "$PY" -m experiments.build_convnet_table --merge="$shards" \
+      --output="$OUT/convnet1364.npz"
     ;;
   bench)
     step bench_vae "$PY" -m experiments.bench_vae --output="$OUT/bench_vae.json"
