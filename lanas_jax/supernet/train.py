@@ -20,7 +20,8 @@ Methods (:data:`METHODS`), each the paper's default:
   (Alg. 2 line 11 grows it each iteration; here per VAE update, capped at 1: see BUILD_NOTES).
 
 Data parallelism (``mesh``): the minibatch is split over the mesh's ``"data"`` axis with
-``jax.shard_map``; gradients, losses and BatchNorm statistics are averaged with ``lax.pmean``,
+``jax.shard_map``; the loss is averaged over devices with ``lax.pmean`` before differentiation
+(so the gradient is the global batch's), accuracy and BatchNorm statistics after it,
 so the update equals the one-device update up to float summation order (tested with 4 host
 devices). The path is drawn from the step key outside the map, identical on every device.
 """
@@ -132,11 +133,15 @@ def _loss_grads(supernet, variables, arch, x, y, axis: str | None):
     def loss_fn(params):
         logits, stats = supernet.apply({**variables, "params": params}, arch, x, train=True)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        if axis is not None:
+            # The mean over devices inside the loss: shard_map's autodiff then returns the
+            # global-batch gradient for the replicated parameters (already summed over devices).
+            loss = jax.lax.pmean(loss, axis)
         return loss, (stats, jnp.mean(jnp.argmax(logits, -1) == y))
 
     (loss, (stats, acc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(variables["params"])
     if axis is not None:
-        grads, loss, acc, stats = jax.lax.pmean((grads, loss, acc, stats), axis)
+        acc, stats = jax.lax.pmean((acc, stats), axis)
     return grads, loss, acc, stats
 
 
