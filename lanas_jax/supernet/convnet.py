@@ -24,7 +24,7 @@ from lanas_jax.training import convnet as cn
 
 
 def _flags(arch):
-    """``(depth, large [5], wide [5])`` of a (traced) :class:`~lanas_jax.spaces.convnet.ConvNetArch`."""
+    """``(depth, large [5], wide [5])`` of a (traced) ConvNet architecture."""
     choice = jnp.asarray(arch.choice)
     return (jnp.asarray(arch.depth), jnp.asarray(cn._LARGE)[choice],
             jnp.asarray(cn._WIDE)[choice])
@@ -38,20 +38,21 @@ class ConvNetSupernet:
       num_classes: outputs of the head.
       width: the wide channel count (narrow = ``width // 2``); 64 is the paper's 32/64 and
         16 is the ``convnet_w16_40ep`` recipe of the ``convnet1364`` table.
-      conv: ``"im2col"`` (shifted views and one matmul; far faster on XLA:CPU) or ``"xla"``
-        (``lax.conv_general_dilated``; measured against it in ``experiments/bench_supernet.py``).
+      conv: ``"im2col"`` (shifted views and one matmul: XLA:CPU's convolution gradient is far
+        slower), ``"xla"`` (``lax.conv_general_dilated``) or ``"auto"``: im2col when training,
+        XLA's convolution when scoring (3x faster forward on this CPU: BUILD_NOTES 2026-12-04).
     """
 
     num_classes: int
     width: int = 64
-    conv: str = "im2col"
+    conv: str = "auto"
     space: space.ConvNet = space.ConvNet()
 
     def __post_init__(self):
         if self.width < 2 or self.width % 2:
             raise ValueError(f"width must be an even number >= 2, got {self.width}")
-        if self.conv not in ("im2col", "xla"):
-            raise ValueError(f"conv must be 'im2col' or 'xla', got {self.conv!r}")
+        if self.conv not in ("auto", "im2col", "xla"):
+            raise ValueError(f"conv must be 'auto', 'im2col' or 'xla', got {self.conv!r}")
 
     def init(self, key: jax.Array, x: jax.Array) -> dict:
         """He-normal kernels scaled by the full ``5 x 5 x C_in`` fan-in, zero biases."""
@@ -84,15 +85,15 @@ class ConvNetSupernet:
         return {"conv": conv, "head": {"w": last[:, None], "b": jnp.float32(1.0)}}
 
     def apply(self, variables: dict, arch, x: jax.Array, *, train: bool = False):
-        """Logits ``[B, num_classes]`` of ``arch`` on ``x`` ``[B, H, W, C]`` (``train`` is
-        accepted for the protocol; the chain has no BatchNorm), and ``None``."""
-        del train
+        """Logits ``[B, num_classes]`` of ``arch`` on ``x`` ``[B, H, W, C]``, and ``None`` (the
+        chain has no BatchNorm; ``train`` only picks the convolution of ``conv="auto"``)."""
+        im2col = self.conv == "im2col" or (self.conv == "auto" and train)
         params = variables["params"]
         depth, _, _ = _flags(arch)
         mask = self.path_mask(arch)
         for j, (layer, m) in enumerate(zip(params["conv"], mask["conv"], strict=True)):
             w = layer["w"] * m["w"]
-            y = cn.conv_same(x, w) if self.conv == "im2col" else jax.lax.conv_general_dilated(
+            y = cn.conv_same(x, w) if im2col else jax.lax.conv_general_dilated(
                 x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
             y = jax.nn.relu(y + layer["b"] * m["b"])
             x = y if j == 0 else jnp.where(j < depth, y, x)

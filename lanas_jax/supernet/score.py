@@ -58,12 +58,19 @@ def _score_jit(supernet, variables, archs, x, y, x_calib, chunk):
     return score_archs(supernet, variables, archs, x, y, chunk=chunk, x_calib=x_calib)
 
 
-def score_space(supernet, variables: dict, x: jax.Array, y: jax.Array, *, chunk: int = 64,
-                x_calib: jax.Array | None = None) -> np.ndarray:
+def default_chunk() -> int:
+    """Paths per ``vmap`` when scoring: 1 on a CPU (a vmapped group's activations only cost
+    memory traffic there: 128 ConvNets score 3-5x faster one by one), 64 on an accelerator."""
+    return 1 if jax.default_backend() == "cpu" else 64
+
+
+def score_space(supernet, variables: dict, x: jax.Array, y: jax.Array, *,
+                chunk: int | None = None, x_calib: jax.Array | None = None) -> np.ndarray:
     """Accuracy of every architecture of a dense space, in index order (host array)."""
+    chunk = default_chunk() if chunk is None else chunk
     space = supernet.space
     if not getattr(space, "dense", False):
         raise ValueError(f"space {space.name!r} is not enumerable; score a sample with "
                          "score_archs instead")
     archs = space.enumerate()
-    return np.asarray(_score_jit(supernet, variables, archs, x, y, x_calib, chunk))
+    return np.asarray(_score_jit(supernet, variables, archs, x, y, x_calib, chunk=chunk))

@@ -126,6 +126,10 @@ RECIPES: dict[str, Recipe] = {
     # depth 5 (0.40 for one seed; convnet_digits_4ep: 0.0 on 6 depth-5 networks here).
     "convnet_w16_40ep": Recipe(epochs=40, batch_size=64, learning_rate=3e-3, schedule="cosine",
                                seeds=(0, 1), width=16),
+    # The ConvNet-chain supernet on digits (issue 14): the convnet1364 table's width and
+    # optimiser; a supernet trains one path per step, so more epochs than one network.
+    "supernet_convnet_digits": Recipe(epochs=60, batch_size=64, learning_rate=3e-3,
+                                      schedule="cosine", seeds=(0,), width=16),
     "mnist_small": Recipe(epochs=4, batch_size=128, learning_rate=2e-3, schedule="cosine",
                           weight_decay=1e-4, seeds=(0, 1), channels=16, cells=2),
 }

@@ -1,0 +1,281 @@
+r"""One-shot NAS: train a weight-sharing supernet, search on its scores, report honestly.
+
+Seed 002 Sec. 4.2 (VAENAS-OS, Alg. 2); SPOS (Guo et al. 2020); FairNAS (Chu et al. 2021); RSPS
+(Li & Talwalkar 2019, NAS-Bench-201's baseline). Pipeline:
+
+1. train the supernet of ``--space`` on ``--dataset`` with ``--method`` for ``--epochs``
+   (checkpointed with orbax every epoch; ``--resume`` continues a killed run and ends with the
+   same weights as an uninterrupted one; data-parallel over every local device);
+2. score architectures with the inherited weights on the validation split (the whole space for
+   enumerable spaces, written as ``supernet_table.npz``, which ``experiments.search
+   --benchmark=PATH`` reads);
+3. search on the scores with ``--search``: ``evolution`` (SPOS's GA), ``vaenas`` (the same GA
+   seeded from VAENAS-OS's VAE), ``lanas`` (the LaNAS tree on supernet scores; its leaf
+   samples satisfy every constraint of the path) or ``random``, ``--budget`` scorings;
+4. evaluate the found network for real: its ground-truth accuracy where ``--ground_truth``
+   holds it, otherwise trained from scratch with ``--recipe``; Kendall tau and Spearman of
+   supernet scores against the ground truth.
+
+  python -m experiments.oneshot --space=convnet --method=spos --search=evolution \
+      --ground_truth=convnet1364 --output_dir=results/oneshot
+
+Writes ``results.json``, ``curve.png``, ``scatter.png`` (with ground truth) and
+``supernet_table.npz`` (enumerable spaces) under ``--output_dir``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, logging
+
+from experiments import algos, common_flags, train_flags
+from lanas_jax.evaluators.train import TrainEvaluator
+from lanas_jax.runner import run_search
+from lanas_jax.supernet import ranking, table
+from lanas_jax.supernet.checkpoint import Checkpointer
+from lanas_jax.supernet.evolution import SposEvolution, evolve
+from lanas_jax.supernet.ground_truth import check_dataset, load_ground_truth
+from lanas_jax.supernet.models import build_supernet
+from lanas_jax.supernet.pipeline import train_supernet, vae_seed_tokens
+from lanas_jax.supernet.score import default_chunk, score_archs, score_space
+from lanas_jax.supernet.train import METHODS, OneShotConfig, data_mesh
+from lanas_jax.training.recipe import RECIPES, get_recipe
+
+SEARCHES = ("evolution", "vaenas", "lanas", "random")
+
+_METHOD = common_flags.DEFINE_enum("method", "spos", list(METHODS), "Supernet training method.")
+_SEARCH = common_flags.DEFINE_enum("search", "evolution", list(SEARCHES),
+                                   "Search on the trained supernet.")
+_SUPERNET_RECIPE = common_flags.DEFINE_enum(
+    "supernet_recipe", None, sorted(RECIPES),
+    "Recipe of the supernet's training (default: supernet_<space>_digits).")
+_EPOCHS = common_flags.DEFINE_integer("epochs", None, "Supernet epochs (default: the recipe's).")
+_BN = common_flags.DEFINE_enum("bn", "batch", ["batch", "recalibrate"],
+                               "BatchNorm when scoring: batch statistics (NAS-Bench-201) or "
+                               "running statistics recalibrated per subnet (SPOS).")
+_GROUND_TRUTH = common_flags.DEFINE_string(
+    "ground_truth", None, "A trained table (embedded ConvNet name or .npz path) to rank against.")
+_BUDGET = common_flags.DEFINE_integer("budget", 250, "Supernet scorings of the search.")
+_POPULATION = common_flags.DEFINE_integer("population", 50, "SPOS GA population (P).")
+_TOP = common_flags.DEFINE_integer("top_k", 10, "Architectures listed in results.json's top_k.")
+_SEED = common_flags.DEFINE_integer("seed", 0, "Seed of training, search and retraining.")
+_OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/oneshot", "Where outputs go.")
+_RESUME = common_flags.DEFINE_bool("resume", False, "Continue from --output_dir's checkpoint.")
+_SCORE_IMAGES = common_flags.DEFINE_integer(
+    "score_images", 0, "Validation images per scoring (0 = the whole validation split).")
+
+
+def _config(space, recipe_name: str, recipe, splits, epochs: int) -> dict:
+    return {"space": space.name, "dataset": splits.name, "method": _METHOD.value,
+            "recipe": {"name": recipe_name, **recipe.to_dict()}, "epochs": epochs,
+            "bn": _BN.value, "seed": _SEED.value, "n_train": int(splits.x_train.shape[0])}
+
+
+def _search(space, supernet, state, cfg, scores, score_fn, key) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices or tokens evaluated, their supernet scores)`` of ``--search``."""
+    name, budget = _SEARCH.value, _BUDGET.value
+    if name in ("evolution", "vaenas"):
+        if budget < _POPULATION.value:
+            raise app.UsageError(f"--budget={budget} is below one population "
+                                 f"(--population={_POPULATION.value})")
+        ga = SposEvolution(population=_POPULATION.value, top_k=min(10, _POPULATION.value),
+                           iterations=budget // _POPULATION.value)
+        init = None
+        if name == "vaenas":
+            if cfg.method != "vaenas_os":
+                raise app.UsageError("--search=vaenas starts from VAENAS-OS's VAE: use it with "
+                                     "--method=vaenas_os")
+            init = vae_seed_tokens(supernet, cfg, state, jax.random.fold_in(key, 1),
+                                   ga.population)
+        tokens, s = jax.jit(lambda k: evolve(space, ga, score_fn, k, init))(key)
+        return np.asarray(tokens), np.asarray(s)
+    if scores is None:
+        raise app.UsageError(f"--search={name} searches a table: the {space.name} space is "
+                             "not enumerable (use evolution or vaenas)")
+    bench = table.as_benchmark(space, scores)
+    if budget > bench.size:
+        raise app.UsageError(f"--budget={budget} exceeds the {bench.size} architectures")
+    strategy, params = algos.build(name)
+    h = run_search(strategy, bench, key, budget, params)
+    idx = np.asarray(h.indices)
+    tokens = np.asarray(jax.vmap(lambda i: space.tokens(space.from_index(i)))(jnp.asarray(idx)))
+    return tokens, np.asarray(h.metric)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    space = train_flags.space()
+    recipe_name = _SUPERNET_RECIPE.value or f"supernet_{space.name}_digits"
+    if recipe_name not in RECIPES:
+        raise app.UsageError(f"no default supernet recipe for the {space.name} space; give "
+                             f"--supernet_recipe (one of {', '.join(sorted(RECIPES))})")
+    recipe = get_recipe(recipe_name)
+    epochs = _EPOCHS.value or recipe.epochs
+    if epochs < 1 or _BUDGET.value < 1:
+        raise app.UsageError(f"--epochs and --budget must be >= 1, got {epochs}, "
+                             f"{_BUDGET.value}")
+    gt = None
+    if _GROUND_TRUTH.value:
+        try:
+            gt = load_ground_truth(_GROUND_TRUTH.value, space)
+        except ValueError as e:
+            raise app.UsageError(f"--ground_truth: {e}") from None
+    splits = train_flags.splits()
+    if gt is not None:
+        try:
+            check_dataset(gt, train_flags.DATASET.value, int(splits.x_val.shape[0]),
+                          train_flags.SPLIT_SEED.value)
+        except ValueError as e:
+            raise app.UsageError(str(e)) from None
+    try:
+        supernet = build_supernet(space, splits.num_classes, recipe, bn=_BN.value)
+    except ValueError as e:
+        raise app.UsageError(f"--space={space.name}: {e}") from None
+    cfg = OneShotConfig(method=_METHOD.value)
+    tx = recipe.optax_optimizer(int(splits.x_train.shape[0]))
+    out = _OUTPUT_DIR.value
+    os.makedirs(out, exist_ok=True)
+    config = _config(space, recipe_name, recipe, splits, epochs)
+    ckpt_dir = os.path.join(out, "checkpoints")
+    if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir) and not _RESUME.value:
+        raise app.UsageError(f"{ckpt_dir} holds a previous run's checkpoints: pass --resume to "
+                             "continue it or choose another --output_dir")
+    n_dev = jax.local_device_count()
+    mesh = data_mesh() if n_dev > 1 and recipe.batch_size % n_dev == 0 else None
+    key = jax.random.key(_SEED.value)
+    logging.info("training the %s supernet (%s, %d epochs, %s) on %s, %d device(s)",
+                 space.name, cfg.method, epochs, recipe_name, splits.name, n_dev)
+    t0 = time.perf_counter()
+    with Checkpointer(ckpt_dir, config=config) as ckpt:
+        try:
+            state, history = train_supernet(supernet, cfg, tx, recipe.batch_size, splits,
+                                            jax.random.fold_in(key, 0), epochs,
+                                            checkpointer=ckpt, mesh=mesh, log=logging.info)
+        except (FloatingPointError, ValueError) as e:
+            raise app.UsageError(f"supernet training: {e}") from None
+    train_seconds = time.perf_counter() - t0
+    x_val, y_val = jnp.asarray(splits.x_val), jnp.asarray(splits.y_val)
+    if _SCORE_IMAGES.value:
+        x_val, y_val = x_val[:_SCORE_IMAGES.value], y_val[:_SCORE_IMAGES.value]
+    calib = jnp.asarray(splits.x_train[:256]) if _BN.value == "recalibrate" else None
+
+    t1 = time.perf_counter()
+    scores = None
+    if getattr(space, "dense", False):
+        scores = score_space(supernet, state.variables, x_val, y_val, x_calib=calib)
+
+        def score_fn(tokens):
+            idx = jax.vmap(lambda t: space.index(space.from_tokens(t)))(tokens)
+            return jnp.asarray(scores)[idx]
+    else:
+        def score_fn(tokens):
+            archs = jax.vmap(space.from_tokens)(tokens)
+            return score_archs(supernet, state.variables, archs, x_val, y_val,
+                               chunk=default_chunk(), x_calib=calib)
+    tokens, s = _search(space, supernet, state, cfg, scores, score_fn,
+                        jax.random.fold_in(key, 1))
+    search_seconds = time.perf_counter() - t1
+    result = _report(space, gt, splits, scores, tokens, s, key)
+    result.update({"space": space.name, "dataset": splits.name, "method": cfg.method,
+                   "search": _SEARCH.value, "recipe": config["recipe"], "epochs": epochs,
+                   "train_seconds": round(train_seconds, 1),
+                   "search_seconds": round(search_seconds, 1), "budget": _BUDGET.value,
+                   "bn": _BN.value, "devices": n_dev, "history": history})
+    _write(out, space, supernet, result, scores, gt, history)
+
+
+def _report(space, gt, splits, scores, tokens, s, key) -> dict:
+    """The found architecture, the top-k, rank correlations and ground-truth lookups."""
+    archs = [space.from_tokens(jnp.asarray(t)) for t in tokens]
+    order = np.argsort(-s, kind="stable")
+    seen, top = set(), []
+    for i in order:
+        d = space.describe(archs[i])
+        if d not in seen:
+            seen.add(d)
+            top.append((i, d))
+        if len(top) == _TOP.value:
+            break
+    corr = {"kendall_tau": None, "spearman": None}
+    if gt is not None and scores is not None:
+        rep = ranking.rank_report(np.asarray(scores)[gt.index], gt.val)
+        corr = {"kendall_tau": rep["kendall_tau"], "spearman": rep["spearman"],
+                "ground_truth": gt.name, "ground_truth_rows": int(gt.index.size),
+                "supernet_top1_true_rank": rep["true_rank"]}
+
+    def truth(i):
+        arch = archs[i]
+        row = gt.row_of(int(space.index(arch))) if gt is not None else None
+        if row is not None:
+            return {"true_val": float(gt.val[row]), "true_test": float(gt.test[row]),
+                    "true_rank": gt.rank_of(gt.val[row]), "true_from": "table"}
+        return None
+
+    entries = []
+    for i, d in top:
+        e = {"arch": d, "supernet_val": float(s[i])}
+        e.update(truth(i) or {"true_val": None, "true_test": None, "true_rank": None,
+                              "true_from": None})
+        entries.append(e)
+    found = dict(entries[0])
+    if found["true_from"] is None:
+        found.update(_retrain(space, splits, archs[top[0][0]], gt, key))
+    return {**corr, "found": found, "top_k": entries}
+
+
+def _retrain(space, splits, arch, gt, key) -> dict:
+    """Train the found network from scratch with ``--recipe`` (stand-alone truth)."""
+    recipe = train_flags.recipe()
+    logging.info("training the found %s from scratch (recipe %s)", space.describe(arch),
+                 train_flags.RECIPE.value)
+    ev = TrainEvaluator(space, splits, recipe, seed=_SEED.value, log=logging.info)
+    res = ev.train(jax.tree.map(lambda a: a[None], arch), jax.random.fold_in(key, 2))
+    val, test = float(res.val[0]), float(res.test[0])
+    return {"true_val": val, "true_test": test,
+            "true_rank": gt.rank_of(val) if gt is not None else None, "true_from": "retrained",
+            "retrain_recipe": train_flags.RECIPE.value}
+
+
+def _write(out, space, supernet, result, scores, gt, history) -> None:
+    from lanas_jax.supernet.plots import plot_curve, plot_scatter
+
+    if scores is not None:
+        truth = None
+        if gt is not None and gt.index.size == scores.shape[0]:
+            truth = np.empty(scores.shape[0])
+            truth[gt.index] = gt.val
+        table.write_table(os.path.join(out, "supernet_table.npz"), space, scores, truth,
+                          {k: result[k] for k in ("space", "dataset", "method", "epochs",
+                                                  "recipe", "bn")})
+    plot_curve({"loss": history["loss"], "train accuracy": history["accuracy"]},
+               os.path.join(out, "curve.png"))
+    if gt is not None and scores is not None:
+        plot_scatter(np.asarray(scores)[gt.index], gt.val, os.path.join(out, "scatter.png"),
+                     f"{result['method']} supernet vs {gt.name}")
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    f = result["found"]
+    print(f"{result['method']} + {result['search']} on {space.name}: found {f['arch']} "
+          f"(supernet val {f['supernet_val']:.4f}; true val {_pct(f['true_val'])}, test "
+          f"{_pct(f['true_test'])}, rank {f['true_rank']}, from {f['true_from']})")
+    if result["kendall_tau"] is not None:
+        print(f"ranking vs {gt.name}: Kendall tau {result['kendall_tau']:.3f}, Spearman "
+              f"{result['spearman']:.3f}; the supernet's top-1 has true rank "
+              f"{result['supernet_top1_true_rank']}")
+    print(f"train {result['train_seconds']} s, search {result['search_seconds']} s; wrote "
+          f"{out}/results.json")
+
+
+def _pct(v):
+    return "-" if v is None else f"{v:.4f}"
+
+
+if __name__ == "__main__":
+    app.run(main)
