@@ -35,6 +35,9 @@ def _epoch(supernet, cfg, tx, batch_size, state, x, y, key, mesh):
     return state, {k: jnp.mean(v) for k, v in m.items()}
 
 
+_init = jax.jit(init_state, static_argnums=(0, 1, 2))
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _vae(supernet, cfg, state, x_val, y_val, key):
     def scorer(variables, archs, x, y):
@@ -59,7 +62,7 @@ def train_supernet(supernet, cfg: OneShotConfig, tx, batch_size: int, splits, ke
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     x, y = jnp.asarray(splits.x_train), jnp.asarray(splits.y_train)
     x_val, y_val = jnp.asarray(splits.x_val), jnp.asarray(splits.y_val)
-    state = init_state(supernet, tx, cfg, key, x[:2])
+    state = _init(supernet, tx, cfg, key, x[:2])
     history: dict = {"loss": [], "accuracy": [], "seconds": [], "eps": []}
     start = 0
     if checkpointer is not None and checkpointer.latest_step() is not None:
