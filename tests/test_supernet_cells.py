@@ -2,12 +2,16 @@
 stand-alone network's function from the same weights, its path mask is exactly the set of
 parameters that get gradient, and one compiled program serves every architecture."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lanas_jax.spaces import nb201
+from lanas_jax.spaces import nasnet, nb201
+from lanas_jax.supernet.nasnet import NasnetSupernet
+from lanas_jax.supernet.nasnet import _layout as _nasnet_layout
 from lanas_jax.supernet.nb201 import Nb201Supernet
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
@@ -175,3 +179,169 @@ def test_nb201_supernet_refuses_bad_options():
     with pytest.raises(ValueError, match="multiples of 4"):
         Nb201Supernet(num_classes=10, channels=4, cells=1).init(
             jax.random.PRNGKey(0), jnp.zeros((2, 6, 6, 1)))
+
+
+# -- NASNet -----------------------------------------------------------------------------------
+NASNET_CELL = ("b0: sep_conv_3x3(c_{k-2}) + identity(c_{k-1}) | "
+               "b1: conv_1x1(b0) + max_pool_3x3(c_{k-1}) | "
+               "b2: sep_conv_5x5(b0) + identity(b1) | "
+               "b3: identity(c_{k-2}) + sep_conv_7x7(b1) | "
+               "b4: max_pool_5x5(b2) + conv_1x1(c_{k-1})")  # loose: b3, b4
+NASNET_OPTIONS = dict(channels=4, cells=1, stages=2)  # normal, reduction, normal cells
+
+
+def _nasnet_renames(supernet, cells):
+    """Per cell position ``k``: the stand-alone NASNetCell_k's module names -> the supernet's,
+    in the order the stand-alone cell creates its modules."""
+    counts = {}
+
+    def name(cls):
+        counts[cls] = counts.get(cls, -1) + 1
+        return f"{cls}_{counts[cls]}"
+
+    out = []
+    for _, reduction, reduce_prev in _nasnet_layout(supernet.module):
+        counts.clear()
+        ren = {name("_FactorizedReduce" if reduce_prev else "_ReLUConvBN"): "pre0",
+               name("_ReLUConvBN"): "pre1"}
+        for b, block in enumerate(cells):
+            for br, (inp, op) in enumerate(block):
+                op = nasnet.OPS[op]
+                stride2 = reduction and inp < 2
+                cls = {"conv_1x1": "_ReLUConvBN", "identity": "_FactorizedReduce" if stride2
+                       else None}.get(op, "_SepConv" if op.startswith("sep") else None)
+                if cls:
+                    ren[name(cls)] = f"b{b}_{br}_{op}" + ("_s2" if stride2 else "")
+        out.append(ren)
+    return out
+
+
+def _nasnet_copy(supernet_tree, static_tree, renames, rows):
+    """The stand-alone values in place of the supernet leaves the arch uses; a kernel reading a
+    cell's output goes into the rows of that cell's loose blocks (``rows[k]``, or all rows of
+    the stem's output for ``k < 0``)."""
+    flat = _flat(supernet_tree)
+    n = len(renames)
+    for path, leaf in _flat(static_tree).items():
+        if path[-1] in ("scale", "bias") and "BatchNorm" in path[-2]:
+            continue
+        source = None
+        if path[0].startswith("NASNetCell_"):
+            k = int(path[0].removeprefix("NASNetCell_"))
+            path = (f"cell{k}", renames[k][path[1]]) + path[2:]
+            if path[1] in ("pre0", "pre1") and path[-1] == "kernel":
+                source = k - 2 if path[1] == "pre0" else k - 1
+        elif path[0] == "Dense_0":
+            path = ("head",) + path[1:]
+            source = n - 1 if path[-1] == "kernel" else None
+        elif path[0] == "Conv_0":
+            path = ("stem",) + path[1:]
+        if source is not None and source >= 0:
+            leaf = flat[path].at[..., rows[source], :].set(leaf)
+        assert flat[path].shape == leaf.shape, path
+        flat[path] = leaf
+    return _unflat_like(supernet_tree, flat)
+
+
+def _nasnet_parity_variables(net, static, arch, x):
+    """(supernet variables with the stand-alone's copied in, the stand-alone's variables with BN
+    scale 1 / bias 0)."""
+    variables = _random_like(jax.eval_shape(net.init, jax.random.PRNGKey(0), x), 0)
+    ref = _random_like(jax.eval_shape(static.init, jax.random.PRNGKey(1), x), 1)
+    ref = {"params": _unit_affine(ref["params"]), "batch_stats": ref["batch_stats"]}
+    cells = np.asarray(arch.cells)
+    renames = _nasnet_renames(net, cells)
+    read = set(cells[:, :, 0].ravel())
+    blocks = [b for b in range(cells.shape[0]) if b + 2 not in read]
+    rows = [np.concatenate([np.arange(b * c, (b + 1) * c) for b in blocks])
+            for c, _, _ in _nasnet_layout(net.module)]
+    return {key: _nasnet_copy(variables[key], ref[key], renames, rows)
+            for key in variables}, ref
+
+
+def _close(got, want):
+    # logits reach ~10 here: 1e-5 relative to the largest (float32 sums in another order)
+    np.testing.assert_allclose(got, want, atol=1e-5 * np.abs(want).max(), rtol=1e-5)
+
+
+def test_nasnet_supernet_computes_the_stand_alone_network():
+    """Compared as for NB201: the stand-alone NASNetNetwork with BN scale 1 / bias 0 and the
+    supernet (``op_select="onehot"``, eager) with its weights copied onto the chosen ops and the
+    loose blocks' rows of the kernels that read a cell's output; train mode for both BN modes
+    and eval mode with copied running statistics for ``bn="recalibrate"``."""
+    space = nasnet.NASNet()
+    x = _images()
+    for text, modes in ((NASNET_CELL, ("batch", "recalibrate")),
+                        (space.describe(space.sample(jax.random.PRNGKey(3))), ("batch",))):
+        arch = space.parse(text)
+        static = space.network(arch, 10, channels=4, cells_per_stage=1, stages=2)
+        for bn in modes:
+            net = NasnetSupernet(num_classes=10, bn=bn, op_select="onehot", **NASNET_OPTIONS)
+            v, ref = _nasnet_parity_variables(net, static, arch, x)
+            got, stats = net.apply(v, arch, x, train=True)
+            _close(got, static.apply(ref, x, train=True, mutable=["batch_stats"])[0])
+            assert (stats is None) == (bn == "batch")
+            if bn == "recalibrate":
+                _close(net.apply(v, arch, x, train=False)[0], static.apply(ref, x, train=False))
+
+
+# a 2-block cell keeps the eager lax.switch and the gradient cheap on a CPU
+SMALL = nasnet.NASNet(num_blocks=2)
+SMALL_CELL = "b0: sep_conv_3x3(c_{k-2}) + identity(c_{k-1}) | b1: conv_1x1(b0) + max_pool_3x3(b0)"
+
+
+def test_nasnet_switch_and_onehot_agree():
+    x = _images()
+    nets = [NasnetSupernet(num_classes=10, op_select=s, space=SMALL, **NASNET_OPTIONS)
+            for s in ("switch", "onehot")]
+    v = _random_like(jax.eval_shape(nets[0].init, jax.random.PRNGKey(0), x), 0)
+    arch = SMALL.parse(SMALL_CELL)
+    switch, onehot = (n.apply(v, arch, x, train=True)[0] for n in nets)
+    _close(switch, onehot)
+
+
+def test_nasnet_path_mask_is_the_gradient_support():
+    """Per leaf, and per input row of the kernels that read a cell's output (the row mask)."""
+    x = _images()
+    net = NasnetSupernet(num_classes=10, op_select="onehot", space=SMALL, **NASNET_OPTIONS)
+    params = _random_like(jax.eval_shape(net.init, jax.random.PRNGKey(0), x), 0)["params"]
+    arch = SMALL.parse(SMALL_CELL)
+    labels = jnp.arange(4) % 10
+
+    def loss(p):
+        logits, _ = net.apply({"params": p}, arch, x, train=True)
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], 1))
+
+    grads, mask = _flat(jax.grad(loss)(params)), _flat(net.path_mask(arch))
+    sliced = 0
+    for path, g in grads.items():
+        m = np.broadcast_to(np.asarray(mask[path]), g.shape)
+        assert set(np.unique(m)) <= {0.0, 1.0}, path
+        if np.asarray(mask[path]).ndim:  # a row mask: compare row by row
+            sliced += 1
+            rows = np.any(np.asarray(g).reshape(-1, g.shape[-1]) != 0, axis=-1)
+            rows_m = m.reshape(-1, g.shape[-1])[:, 0] == 1
+            np.testing.assert_array_equal(rows, rows_m, err_msg=str(path))
+            assert 0 < rows.sum() < rows.size
+        else:
+            assert bool(np.any(g != 0)) == (float(m.flat[0]) == 1.0), path
+    assert sliced == 5  # cell 1's pre1, cell 2's pre0 (two convs) and pre1, the head
+
+
+def test_nasnet_supernet_takes_a_traced_arch():
+    x = _images()
+    for op_select in ("switch", "onehot"):
+        net = NasnetSupernet(num_classes=10, op_select=op_select, space=SMALL, **NASNET_OPTIONS)
+        v = jax.eval_shape(net.init, jax.random.PRNGKey(0), x)
+        arch = nasnet.NASNetArch(jax.ShapeDtypeStruct((2, 2, 2), jnp.int32))
+        out = jax.eval_shape(functools.partial(net.apply, x=x, train=True), v, arch)
+        assert out[0].shape == (4, 10) and out[1] is None
+
+
+def test_nasnet_supernet_refuses_bad_options():
+    with pytest.raises(ValueError, match="unknown op_select"):
+        NasnetSupernet(num_classes=10, op_select="mask")
+    with pytest.raises(ValueError, match="unknown bn"):
+        NasnetSupernet(num_classes=10, bn="affine")
+    with pytest.raises(ValueError, match="NASNet space"):
+        NasnetSupernet(num_classes=10, space=nb201.NB201())

@@ -297,6 +297,13 @@ def _batch_norm(train: bool, kind: str = "affine"):
     if kind == "affine":
         # PyTorch's BatchNorm2d defaults (momentum 0.1 of the new batch), as the benchmark.
         return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
+    return affine_free_batch_norm(train, kind)
+
+
+def affine_free_batch_norm(train: bool, kind: str):
+    """A supernet's BatchNorm without scale or bias (eps 1e-5): ``kind="batch"`` normalises by
+    the batch's statistics always (a function, no variables); ``"recalibrate"`` is a flax
+    BatchNorm whose running statistics a train-mode pass replaces (momentum 0)."""
     if kind == "recalibrate":
         # momentum 0: a train-mode pass replaces the running statistics with its batch's
         return nn.BatchNorm(use_running_average=not train, momentum=0.0, epsilon=1e-5,
