@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from lanas_jax.spaces import nasnet, nb201
-from lanas_jax.supernet.nasnet import NasnetSupernet
-from lanas_jax.supernet.nasnet import _layout as _nasnet_layout
+from lanas_jax.supernet.nasnet import NasnetSupernet, SupernetCell, cell_layout
 from lanas_jax.supernet.nb201 import Nb201Supernet
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
@@ -132,8 +131,9 @@ def test_nb201_path_mask_is_the_gradient_support(nb201_setup):
             return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], 1))
         return jax.grad(loss)(params), supernet.path_mask(arch)
 
-    for text, bn in ((CELL, "batch"), (OTHER, "recalibrate")):
-        supernet = Nb201Supernet(num_classes=10, channels=4, cells=1, bn=bn)
+    # bn="recalibrate" has the same params (affine-free BN) and the same train-mode function
+    supernet = Nb201Supernet(num_classes=10, channels=4, cells=1, bn="batch")
+    for text in (CELL, OTHER):
         g, mask = grads(supernet, variables["params"], nb201.NB201().parse(text))
         nonzero = jax.tree.map(lambda a: bool(jnp.any(a != 0)), g)
         in_mask = jax.tree.map(lambda m: bool(m == 1.0), mask)
@@ -187,7 +187,7 @@ NASNET_CELL = ("b0: sep_conv_3x3(c_{k-2}) + identity(c_{k-1}) | "
                "b2: sep_conv_5x5(b0) + identity(b1) | "
                "b3: identity(c_{k-2}) + sep_conv_7x7(b1) | "
                "b4: max_pool_5x5(b2) + conv_1x1(c_{k-1})")  # loose: b3, b4
-NASNET_OPTIONS = dict(channels=4, cells=1, stages=2)  # normal, reduction, normal cells
+NASNET_OPTIONS = dict(channels=4, cells=1, stages=2, sep_repeats=1)  # normal, reduction, normal
 
 
 def _nasnet_renames(supernet, cells):
@@ -200,7 +200,7 @@ def _nasnet_renames(supernet, cells):
         return f"{cls}_{counts[cls]}"
 
     out = []
-    for _, reduction, reduce_prev in _nasnet_layout(supernet.module):
+    for _, reduction, reduce_prev in cell_layout(supernet.module):
         counts.clear()
         ren = {name("_FactorizedReduce" if reduce_prev else "_ReLUConvBN"): "pre0",
                name("_ReLUConvBN"): "pre1"}
@@ -254,7 +254,7 @@ def _nasnet_parity_variables(net, static, arch, x):
     read = set(cells[:, :, 0].ravel())
     blocks = [b for b in range(cells.shape[0]) if b + 2 not in read]
     rows = [np.concatenate([np.arange(b * c, (b + 1) * c) for b in blocks])
-            for c, _, _ in _nasnet_layout(net.module)]
+            for c, _, _ in cell_layout(net.module)]
     return {key: _nasnet_copy(variables[key], ref[key], renames, rows)
             for key in variables}, ref
 
@@ -271,11 +271,10 @@ def test_nasnet_supernet_computes_the_stand_alone_network():
     and eval mode with copied running statistics for ``bn="recalibrate"``."""
     space = nasnet.NASNet()
     x = _images()
-    for text, modes in ((NASNET_CELL, ("batch", "recalibrate")),
-                        (space.describe(space.sample(jax.random.PRNGKey(3))), ("batch",))):
+    for text in (NASNET_CELL,):
         arch = space.parse(text)
-        static = space.network(arch, 10, channels=4, cells_per_stage=1, stages=2)
-        for bn in modes:
+        static = space.network(arch, 10, channels=4, cells_per_stage=1, stages=2, sep_repeats=1)
+        for bn in ("batch", "recalibrate"):
             net = NasnetSupernet(num_classes=10, bn=bn, op_select="onehot", **NASNET_OPTIONS)
             v, ref = _nasnet_parity_variables(net, static, arch, x)
             got, stats = net.apply(v, arch, x, train=True)
@@ -291,13 +290,25 @@ SMALL_CELL = "b0: sep_conv_3x3(c_{k-2}) + identity(c_{k-1}) | b1: conv_1x1(b0) +
 
 
 def test_nasnet_switch_and_onehot_agree():
-    x = _images()
-    nets = [NasnetSupernet(num_classes=10, op_select=s, space=SMALL, **NASNET_OPTIONS)
-            for s in ("switch", "onehot")]
-    v = _random_like(jax.eval_shape(nets[0].init, jax.random.PRNGKey(0), x), 0)
-    arch = SMALL.parse(SMALL_CELL)
-    switch, onehot = (n.apply(v, arch, x, train=True)[0] for n in nets)
-    _close(switch, onehot)
+    """One reduction cell (branches reading cell inputs at stride 2 and blocks at stride 1):
+    the same output in train mode; the switch updates only the chosen ops' running statistics,
+    the one-hot every op's, and eval mode (which reads only the chosen ops') agrees after."""
+    h = _images()
+    cells = SMALL.parse(SMALL_CELL).cells
+    switch, onehot = (SupernetCell(2, 4, True, False, 1, "recalibrate", s)
+                      for s in ("switch", "onehot"))
+    init = functools.partial(onehot.init, train=False)
+    v = _random_like(jax.eval_shape(init, jax.random.PRNGKey(0), h, h, cells), 0)
+    (out_s, new_s), (out_o, new_o) = (m.apply(v, h, h, cells, True, mutable=["batch_stats"])
+                                      for m in (switch, onehot))
+    _close(out_s, out_o)
+    moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), new_s["batch_stats"],
+                         v["batch_stats"])
+    assert not moved["b0_0_conv_1x1_s2"]["BatchNorm_0"]["mean"]  # not chosen
+    assert moved["b0_0_sep_conv_3x3_s2"]["BatchNorm_0"]["mean"]  # chosen
+    assert moved["b1_1_conv_1x1"]["BatchNorm_0"]["mean"]  # chosen (branch 1: canonical order)
+    _close(switch.apply({**v, **new_s}, h, h, cells, False),
+           onehot.apply({**v, **new_o}, h, h, cells, False))
 
 
 def test_nasnet_path_mask_is_the_gradient_support():

@@ -137,7 +137,7 @@ class SupernetNetwork(nn.Module):
         x = nn.Conv(self.stem_multiplier * self.channels, (3, 3), padding="SAME",
                     use_bias=False, name="stem")(x)
         h0 = h1 = affine_free_batch_norm(train, self.bn)(x)
-        for k, (channels, reduction, reduce_prev) in enumerate(_layout(self)):
+        for k, (channels, reduction, reduce_prev) in enumerate(cell_layout(self)):
             out = SupernetCell(self.num_blocks, channels, reduction, reduce_prev,
                                self.sep_repeats, self.bn, self.op_select,
                                name=f"cell{k}")(h0, h1, cells, train)
@@ -145,7 +145,7 @@ class SupernetNetwork(nn.Module):
         return nn.Dense(self.num_classes, name="head")(jnp.mean(h1, axis=(1, 2)))
 
 
-def _layout(net) -> list[tuple[int, bool, bool]]:
+def cell_layout(net) -> list[tuple[int, bool, bool]]:
     """``(channels, reduction, reduce_prev)`` of every cell, as NASNetNetwork stacks them."""
     out, channels, reduce_prev = [], net.channels, False
     for stage in range(net.stages):
@@ -227,7 +227,7 @@ class NasnetSupernet:
         nb = self.space.num_blocks
         read = jnp.any(cells[:, :, 0, None] == jnp.arange(2, nb + 2), axis=(0, 1))
         loose = 1.0 - read.astype(jnp.float32)
-        layout = _layout(self.module)
+        layout = cell_layout(self.module)
 
         def rows(k):  # row mask of weights reading cell k's output (k < 0: the stem)
             return 1.0 if k < 0 else jnp.repeat(loose, layout[k][0])
