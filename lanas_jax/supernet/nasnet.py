@@ -86,32 +86,31 @@ class SupernetCell(nn.Module):
         return jnp.concatenate([s * loose[i] for i, s in enumerate(states[2:])], -1)
 
     def _branch(self, b, br, states, inp, op, train):
+        """Branch ``br`` of block ``b``: gather the input ``inp`` (same-resolution candidates
+        only), apply op ``op``. ``xs[k]`` are the gathered inputs; ``fns`` the candidate ops,
+        ``NUM_OPS`` of them per input in ``xs``."""
         c, reps, bn = self.channels, self.sep_repeats, self.bn
-        fns, args = [], []
         if not self.reduction:
-            x = jnp.stack(states)[inp]
-            fns += [_op_fn(o, c, 1, reps, bn, f"b{b}_{br}_{o}") for o in OPS]
+            xs = [jnp.stack(states)[inp]]
+            fns = [_op_fn(o, c, 1, reps, bn, f"b{b}_{br}_{o}") for o in OPS]
             index = op
         else:
             # cell inputs at stride 2 (ops "..._s2"), then, from block 1 on, blocks at stride 1
-            x = [jnp.stack(states[:2])[jnp.minimum(inp, 1)]]
-            fns += [_op_fn(o, c, 2, reps, bn, f"b{b}_{br}_{o}_s2") for o in OPS]
+            xs = [jnp.stack(states[:2])[jnp.minimum(inp, 1)]]
+            fns = [_op_fn(o, c, 2, reps, bn, f"b{b}_{br}_{o}_s2") for o in OPS]
             index = op
             if b:
-                x.append(jnp.stack(states[2:])[jnp.clip(inp - 2, 0, b - 1)])
+                xs.append(jnp.stack(states[2:])[jnp.clip(inp - 2, 0, b - 1)])
                 fns += [_op_fn(o, c, 1, reps, bn, f"b{b}_{br}_{o}") for o in OPS]
                 index = op + NUM_OPS * (inp >= 2)
-        if not self.reduction:
-            args = [x] * len(fns)
-        else:
-            args = [x[k // NUM_OPS] for k in range(len(fns))]
         if self.op_select == "onehot" or self.is_initializing():
-            outs = [fn(self, a, train) for fn, a in zip(fns, args, strict=True)]
+            # at init every op runs, so that the switch's branches find their variables
+            outs = [fn(self, xs[k // NUM_OPS], train) for k, fn in enumerate(fns)]
             weights = jax.nn.one_hot(index, len(fns), dtype=outs[0].dtype)
             return sum(weights[k] * out for k, out in enumerate(outs))
         branches = [functools.partial(_switch_branch, fn, k // NUM_OPS, train)
                     for k, fn in enumerate(fns)]
-        return nn.switch(index, branches, self, *(x if self.reduction else [x]))
+        return nn.switch(index, branches, self, *xs)
 
 
 def _switch_branch(fn, which, train, mdl, *xs):
