@@ -140,18 +140,29 @@ def parse(text: str, num_blocks: int = NUM_BLOCKS) -> np.ndarray:
 
 
 # -- the network (Zoph et al. 2018) -------------------------------------------------------------
+def _batch_norm(train: bool, bn: str):
+    """flax's default BatchNorm for ``bn="affine"`` (the stand-alone network); a supernet's
+    affine-free kinds (:data:`~lanas_jax.spaces.nb201.BN_KINDS`) otherwise."""
+    if bn == "affine":
+        return nn.BatchNorm(use_running_average=not train)
+    from lanas_jax.spaces.nb201 import affine_free_batch_norm
+
+    return affine_free_batch_norm(train, bn)
+
+
 class _ReLUConvBN(nn.Module):
     """ReLU, a ``kernel x kernel`` convolution without bias, batch norm (NASNet's conv unit)."""
 
     channels: int
     kernel: int = 1
     stride: int = 1
+    bn: str = "affine"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         k, s = (self.kernel,) * 2, (self.stride,) * 2
         x = nn.Conv(self.channels, k, strides=s, padding="SAME", use_bias=False)(nn.relu(x))
-        return nn.BatchNorm(use_running_average=not train)(x)
+        return _batch_norm(train, self.bn)(x)
 
 
 class _SepConv(nn.Module):
@@ -162,6 +173,7 @@ class _SepConv(nn.Module):
     kernel: int
     stride: int
     repeats: int
+    bn: str = "affine"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -171,7 +183,7 @@ class _SepConv(nn.Module):
             x = nn.Conv(c_in, (self.kernel,) * 2, strides=s, padding="SAME", use_bias=False,
                         feature_group_count=c_in)(nn.relu(x))
             x = nn.Conv(self.channels, (1, 1), use_bias=False)(x)
-            x = nn.BatchNorm(use_running_average=not train)(x)
+            x = _batch_norm(train, self.bn)(x)
         return x
 
 
@@ -181,6 +193,7 @@ class _FactorizedReduce(nn.Module):
     stride 2 and for a ``h_{k-2}`` input one reduction behind)."""
 
     channels: int
+    bn: str = "affine"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
@@ -189,7 +202,7 @@ class _FactorizedReduce(nn.Module):
         a = nn.Conv(half, (1, 1), strides=(2, 2), use_bias=False)(x)
         shifted = jnp.pad(x[:, 1:, 1:], ((0, 0), (0, 1), (0, 1), (0, 0)))
         b = nn.Conv(self.channels - half, (1, 1), strides=(2, 2), use_bias=False)(shifted)
-        return nn.BatchNorm(use_running_average=not train)(jnp.concatenate([a, b], -1))
+        return _batch_norm(train, self.bn)(jnp.concatenate([a, b], -1))
 
 
 def _apply_op(op: str, x: jax.Array, channels: int, stride: int, sep_repeats: int,

@@ -285,9 +285,40 @@ def _host_ops(arch: Nb201Arch) -> tuple[int, ...]:
 # -- the network (Dong & Yang 2020, Sec. 2.1 and Fig. 1) ----------------------------------------
 
 
-def _batch_norm(train: bool) -> nn.BatchNorm:
-    # PyTorch's BatchNorm2d defaults (momentum 0.1 of the new batch, eps 1e-5), as the benchmark.
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
+#: BatchNorm kinds: ``"affine"`` the stand-alone network's (scale, bias, running statistics);
+#: the weight-sharing supernet's ``"batch"`` (no scale or bias, batch statistics always: the
+#: NAS-Bench-201 search recipe, ``affine=False, track_running_stats=False``) and
+#: ``"recalibrate"`` (no scale or bias, running statistics that one train-mode pass sets: SPOS).
+BN_KINDS = ("affine", "batch", "recalibrate")
+
+
+def _batch_norm(train: bool, kind: str = "affine"):
+    """The BatchNorm of ``kind`` (see :data:`BN_KINDS`), eps 1e-5 as PyTorch."""
+    if kind == "affine":
+        # PyTorch's BatchNorm2d defaults (momentum 0.1 of the new batch), as the benchmark.
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
+    return affine_free_batch_norm(train, kind)
+
+
+def affine_free_batch_norm(train: bool, kind: str):
+    """A supernet's BatchNorm without scale or bias (eps 1e-5): ``kind="batch"`` normalises by
+    the batch's statistics always (a function, no variables); ``"recalibrate"`` is a flax
+    BatchNorm whose running statistics a train-mode pass replaces (momentum 0)."""
+    if kind == "recalibrate":
+        # momentum 0: a train-mode pass replaces the running statistics with its batch's
+        return nn.BatchNorm(use_running_average=not train, momentum=0.0, epsilon=1e-5,
+                            use_scale=False, use_bias=False)
+    if kind == "batch":
+        return _batch_statistics_norm
+    raise ValueError(f"unknown BatchNorm kind {kind!r}; known: {', '.join(BN_KINDS)}")
+
+
+def _batch_statistics_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
+    """Normalise by the batch's per-channel mean and (biased) variance; no parameters."""
+    axes = tuple(range(x.ndim - 1))
+    mean = jnp.mean(x, axes)
+    var = jnp.mean(jnp.square(x - mean), axes)
+    return (x - mean) * jax.lax.rsqrt(var + eps)
 
 
 class ReLUConvBN(nn.Module):
@@ -296,13 +327,14 @@ class ReLUConvBN(nn.Module):
     channels: int
     kernel: int
     stride: int = 1
+    bn: str = "affine"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
         pad = self.kernel // 2
         x = nn.Conv(self.channels, (self.kernel, self.kernel), strides=self.stride,
                     padding=((pad, pad), (pad, pad)), use_bias=False)(nn.relu(x))
-        return _batch_norm(train)(x)
+        return _batch_norm(train, self.bn)(x)
 
 
 class Nb201Cell(nn.Module):
@@ -340,11 +372,12 @@ class ResidualReduction(nn.Module):
     shortcut of 2x2 average pooling (stride 2) and a bias-free 1x1 convolution."""
 
     channels: int
+    bn: str = "affine"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        y = ReLUConvBN(self.channels, 3, stride=2)(x, train)
-        y = ReLUConvBN(self.channels, 3)(y, train)
+        y = ReLUConvBN(self.channels, 3, stride=2, bn=self.bn)(x, train)
+        y = ReLUConvBN(self.channels, 3, bn=self.bn)(y, train)
         shortcut = nn.avg_pool(x, (2, 2), strides=(2, 2))
         return y + nn.Conv(self.channels, (1, 1), use_bias=False)(shortcut)
 

@@ -30,9 +30,11 @@ _CONV_OPS = {"conv1": space.OPS.index("nor_conv_1x1"), "conv3": space.OPS.index(
 
 
 class MaskedCell(nn.Module):
-    """One NB201 cell with every op on every edge; ``onehot`` ``[6, 5]`` selects."""
+    """One NB201 cell with every op on every edge; ``onehot`` ``[6, 5]`` selects. ``bn`` is the
+    BatchNorm kind of the convolutions (:data:`~lanas_jax.spaces.nb201.BN_KINDS`)."""
 
     channels: int
+    bn: str = "affine"
 
     @nn.compact
     def __call__(self, x: jax.Array, onehot: jax.Array, train: bool) -> jax.Array:
@@ -46,8 +48,11 @@ class MaskedCell(nn.Module):
                 pool = nn.avg_pool(h, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)),
                                    count_include_pad=False)
                 outs = (jnp.zeros_like(h), h,
-                        space.ReLUConvBN(self.channels, 1, name=f"edge{e}_conv1")(h, train),
-                        space.ReLUConvBN(self.channels, 3, name=f"edge{e}_conv3")(h, train), pool)
+                        space.ReLUConvBN(self.channels, 1, bn=self.bn, name=f"edge{e}_conv1")(
+                            h, train),
+                        space.ReLUConvBN(self.channels, 3, bn=self.bn, name=f"edge{e}_conv3")(
+                            h, train),
+                        pool)
                 total = total + sum(onehot[e, k] * out for k, out in enumerate(outs))
             nodes.append(total)
         return nodes[3]
@@ -55,24 +60,27 @@ class MaskedCell(nn.Module):
 
 class MaskedNb201Network(nn.Module):
     """:class:`~lanas_jax.spaces.nb201.Nb201Network` with :class:`MaskedCell` cells; called as
-    ``(x, arch, train=)`` with a traced :class:`~lanas_jax.spaces.nb201.Nb201Arch`."""
+    ``(x, arch, train=)`` with a traced :class:`~lanas_jax.spaces.nb201.Nb201Arch`. ``bn`` is
+    every BatchNorm's kind (:data:`~lanas_jax.spaces.nb201.BN_KINDS`; the supernet's are
+    affine-free)."""
 
     num_classes: int
     channels: int = 16
     cells: int = 5
+    bn: str = "affine"
 
     @nn.compact
     def __call__(self, x: jax.Array, arch, train: bool = False) -> jax.Array:
         onehot = jax.nn.one_hot(arch.ops, space.NUM_OPS, dtype=x.dtype)
         x = nn.Conv(self.channels, (3, 3), padding=((1, 1), (1, 1)), use_bias=False)(x)
-        x = space._batch_norm(train)(x)
+        x = space._batch_norm(train, self.bn)(x)
         for stage in range(3):
             width = self.channels * 2**stage
             if stage:
-                x = space.ResidualReduction(width)(x, train)
+                x = space.ResidualReduction(width, bn=self.bn)(x, train)
             for _ in range(self.cells):
-                x = MaskedCell(width)(x, onehot, train)
-        x = nn.relu(space._batch_norm(train)(x))
+                x = MaskedCell(width, bn=self.bn)(x, onehot, train)
+        x = nn.relu(space._batch_norm(train, self.bn)(x))
         return nn.Dense(self.num_classes)(jnp.mean(x, axis=(1, 2)))
 
 
