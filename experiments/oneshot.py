@@ -81,16 +81,10 @@ def _search(space, supernet, state, cfg, scores, score_fn, key) -> tuple[np.ndar
     """``(indices or tokens evaluated, their supernet scores)`` of ``--search``."""
     name, budget = _SEARCH.value, _BUDGET.value
     if name in ("evolution", "vaenas"):
-        if budget < _POPULATION.value:
-            raise app.UsageError(f"--budget={budget} is below one population "
-                                 f"(--population={_POPULATION.value})")
         ga = SposEvolution(population=_POPULATION.value, top_k=min(10, _POPULATION.value),
                            iterations=budget // _POPULATION.value)
         init = None
         if name == "vaenas":
-            if cfg.method != "vaenas_os":
-                raise app.UsageError("--search=vaenas starts from VAENAS-OS's VAE: use it with "
-                                     "--method=vaenas_os")
             init = vae_seed_tokens(supernet, cfg, state, jax.random.fold_in(key, 1),
                                    ga.population)
         tokens, s = jax.jit(lambda k: evolve(space, ga, score_fn, k, init))(key)
@@ -121,6 +115,12 @@ def main(argv):
     if epochs < 1 or _BUDGET.value < 1:
         raise app.UsageError(f"--epochs and --budget must be >= 1, got {epochs}, "
                              f"{_BUDGET.value}")
+    if _SEARCH.value in ("evolution", "vaenas") and _BUDGET.value < _POPULATION.value:
+        raise app.UsageError(f"--budget={_BUDGET.value} is below one population "
+                             f"(--population={_POPULATION.value})")
+    if _SEARCH.value == "vaenas" and _METHOD.value != "vaenas_os":
+        raise app.UsageError("--search=vaenas starts from VAENAS-OS's VAE: use it with "
+                             "--method=vaenas_os")
     gt = None
     if _GROUND_TRUTH.value:
         try:

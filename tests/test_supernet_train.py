@@ -178,6 +178,15 @@ for method in ("spos", "fairnas"):
     np.testing.assert_allclose(ma["loss"], mb["loss"], rtol=1e-5, atol=1e-6)
     for p, q in zip(jax.tree.leaves(a.variables), jax.tree.leaves(b.variables)):
         np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-6)
+# SyncBN: BatchNorm over a batch split across the 4 devices == over the whole batch
+from jax.sharding import PartitionSpec as P
+from lanas_jax.spaces.nb201 import affine_free_batch_norm, sync_batch_norm
+z = jnp.asarray(rng.normal(size=(32, 4, 4, 3)), jnp.float32) * 3 + 1
+def synced(z):
+    with sync_batch_norm("data"):
+        return affine_free_batch_norm(True, "batch")(z)
+got = jax.shard_map(synced, mesh=data_mesh(), in_specs=P("data"), out_specs=P("data"))(z)
+np.testing.assert_allclose(got, affine_free_batch_norm(True, "batch")(z), atol=1e-5)
 print("ok")
 """
 

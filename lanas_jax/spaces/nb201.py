@@ -15,6 +15,8 @@ the embedded benchmark table.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 
 import flax.linen as nn
@@ -300,6 +302,23 @@ def _batch_norm(train: bool, kind: str = "affine"):
     return affine_free_batch_norm(train, kind)
 
 
+#: The mesh axis over which a supernet's BatchNorm averages its statistics (SyncBN), set while
+#: a data-parallel step is traced (:func:`sync_batch_norm`); None: this device's batch alone.
+_SYNC_AXIS: contextvars.ContextVar[str | None] = contextvars.ContextVar("bn_axis", default=None)
+
+
+@contextlib.contextmanager
+def sync_batch_norm(axis_name: str):
+    """While tracing inside it, affine-free BatchNorm takes its statistics over the whole
+    batch split across ``axis_name`` (``lax.pmean`` of the per-device moments), so a
+    data-parallel step normalises exactly as one device would."""
+    token = _SYNC_AXIS.set(axis_name)
+    try:
+        yield
+    finally:
+        _SYNC_AXIS.reset(token)
+
+
 def affine_free_batch_norm(train: bool, kind: str):
     """A supernet's BatchNorm without scale or bias (eps 1e-5): ``kind="batch"`` normalises by
     the batch's statistics always (a function, no variables); ``"recalibrate"`` is a flax
@@ -307,7 +326,7 @@ def affine_free_batch_norm(train: bool, kind: str):
     if kind == "recalibrate":
         # momentum 0: a train-mode pass replaces the running statistics with its batch's
         return nn.BatchNorm(use_running_average=not train, momentum=0.0, epsilon=1e-5,
-                            use_scale=False, use_bias=False)
+                            use_scale=False, use_bias=False, axis_name=_SYNC_AXIS.get())
     if kind == "batch":
         return _batch_statistics_norm
     raise ValueError(f"unknown BatchNorm kind {kind!r}; known: {', '.join(BN_KINDS)}")
@@ -316,8 +335,13 @@ def affine_free_batch_norm(train: bool, kind: str):
 def _batch_statistics_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
     """Normalise by the batch's per-channel mean and (biased) variance; no parameters."""
     axes = tuple(range(x.ndim - 1))
+    axis = _SYNC_AXIS.get()
     mean = jnp.mean(x, axes)
+    if axis is not None:
+        mean = jax.lax.pmean(mean, axis)
     var = jnp.mean(jnp.square(x - mean), axes)
+    if axis is not None:
+        var = jax.lax.pmean(var, axis)
     return (x - mean) * jax.lax.rsqrt(var + eps)
 
 

@@ -21,7 +21,9 @@ Methods (:data:`METHODS`), each the paper's default:
 
 Data parallelism (``mesh``): the minibatch is split over the mesh's ``"data"`` axis with
 ``jax.shard_map``; the loss is averaged over devices with ``lax.pmean`` before differentiation
-(so the gradient is the global batch's), accuracy and BatchNorm statistics after it,
+(so the gradient is the global batch's), accuracy and BatchNorm statistics after it; the
+supernets' BatchNorm normalises by the whole batch's moments (SyncBN,
+``lanas_jax.spaces.nb201.sync_batch_norm``),
 so the update equals the one-device update up to float summation order (tested with 4 host
 devices). The path is drawn from the step key outside the map, identical on every device.
 """
@@ -38,6 +40,7 @@ import optax
 from flax import struct
 from jax.sharding import Mesh, PartitionSpec
 
+from lanas_jax.spaces.nb201 import sync_batch_norm
 from lanas_jax.supernet import paths
 from lanas_jax.vaenas.model import VAE, VAESizes
 from lanas_jax.vaenas.tokens import TokenSpec
@@ -166,8 +169,13 @@ def _grad_fn(supernet, mesh: Mesh | None):
     if mesh is None:
         return lambda v, a, x, y: _path_grads(supernet, v, a, x, y, None)
     spec = PartitionSpec(DATA_AXIS)
+
+    def per_device(v, a, x, y):
+        with sync_batch_norm(DATA_AXIS):
+            return _path_grads(supernet, v, a, x, y, DATA_AXIS)
+
     return jax.shard_map(
-        lambda v, a, x, y: _path_grads(supernet, v, a, x, y, DATA_AXIS), mesh=mesh,
+        per_device, mesh=mesh,
         in_specs=(PartitionSpec(), PartitionSpec(), spec, spec),
         out_specs=(PartitionSpec(), PartitionSpec(), PartitionSpec(), PartitionSpec()))
 
