@@ -4,6 +4,7 @@
 #
 #   bash experiments/gpu_runs.sh table            # issue 3: convnet1364_digits, default recipe
 #   bash experiments/gpu_runs.sh table1364        # issue 13: convnet1364, the reliable recipe
+#   bash experiments/gpu_runs.sh nb201sample      # issue 14: 300 NB201 cells trained alone
 #   bash experiments/gpu_runs.sh bench            # issues 4, 6, 2/7: sampler, VAE, search speed
 #   bash experiments/gpu_runs.sh nuts             # issue 4: the NUTS rows alone (slow)
 #   bash experiments/gpu_runs.sh continuous       # issue 4: continuous vs tabular LaNAS, 100 seeds
@@ -55,6 +56,15 @@ optax.__version__, jax.devices())"
     step table1364_merge "$PY" -m experiments.build_convnet_table --merge="$shards" \
       --output="$OUT/convnet1364.npz"
     ;;
+  nb201sample)  # issue 14 item 5: ground truth of supernet ranking, ~4 min on an H200
+    # 300 uniform NB201 cells x 2 seeds, recipe nb201_digits (0.26 s a network and seed + ~70 s
+    # compile, probe of 2026-12-04). Chunks of 64 write $OUT/nb201_digits_sample.npz.partial.npz
+    # as they finish: after a timeout, put that file back under $OUT and rerun the stage.
+    "$PY" -c "import jax; print(jax.__version__, jax.devices())"
+    LIMIT="${STEP_LIMIT:-540}" step nb201sample "$PY" -m experiments.build_sample_table \
+      --space=nb201 --dataset=digits --recipe=nb201_digits --n=300 --seeds=2 --seed=0 \
+      --chunk="${CHUNK:-64}" --output="$OUT/nb201_digits_sample.npz"
+    ;;
   bench)
     step bench_vae "$PY" -m experiments.bench_vae --output="$OUT/bench_vae.json"
     step bench_samplers "$PY" -m experiments.bench_samplers --output="$OUT/bench_samplers.json"
@@ -94,7 +104,7 @@ optax.__version__, jax.devices())"
     done
     ;;
   *)
-    echo "usage: bash experiments/gpu_runs.sh table | bench | nuts | continuous | studies STUDY... | fig5 BENCHMARK..." >&2
+    echo "usage: bash experiments/gpu_runs.sh table | table1364 | nb201sample | bench | nuts | continuous | studies STUDY... | fig5 BENCHMARK..." >&2
     exit 2
     ;;
 esac

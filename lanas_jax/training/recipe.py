@@ -130,6 +130,16 @@ RECIPES: dict[str, Recipe] = {
     # optimiser; a supernet trains one path per step, so more epochs than one network.
     "supernet_convnet_digits": Recipe(epochs=60, batch_size=64, learning_rate=3e-3,
                                       schedule="cosine", seeds=(0,), width=16),
+    # NB201 cells on digits, the stand-alone ground truth of a supernet's ranking (issue 14
+    # item 5). Chosen on a probe of 64 uniform cells x 2 seeds on an H200 (jax 0.11.2):
+    # between-seed Kendall C=8 N=1 10 ep 0.33, 20 ep 0.40; C=16 N=1 20 ep 0.41; C=8 N=2 20 ep
+    # 0.59 at 0.26 s a network and seed (vmapped, plus ~70 s compile). The second cell per stage
+    # matters, channels do not; none reached the 0.6 target, this one came nearest.
+    "nb201_digits": Recipe(epochs=20, batch_size=64, learning_rate=3e-3, schedule="cosine",
+                           seeds=(0, 1), channels=8, cells=2),
+    # The NB201 supernet on digits: the nb201_digits network (C=8, N=2) and optimiser.
+    "supernet_nb201_digits": Recipe(epochs=30, batch_size=64, learning_rate=3e-3,
+                                    schedule="cosine", seeds=(0,), channels=8, cells=2),
     "mnist_small": Recipe(epochs=4, batch_size=128, learning_rate=2e-3, schedule="cosine",
                           weight_decay=1e-4, seeds=(0, 1), channels=16, cells=2),
 }
