@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from importlib import resources
 
 import jax
 import jax.numpy as jnp
@@ -35,17 +36,17 @@ import numpy as np
 from absl import app, logging
 
 from experiments import algos, common_flags, train_flags
+from lanas_jax.benchmarks.sample_table import load_sample_table
 from lanas_jax.evaluators.train import TrainEvaluator
 from lanas_jax.runner import run_search
 from lanas_jax.supernet import ranking, table
 from lanas_jax.supernet.checkpoint import Checkpointer
 from lanas_jax.supernet.evolution import SposEvolution, evolve
-from lanas_jax.supernet.ground_truth import check_dataset, load_ground_truth
 from lanas_jax.supernet.models import build_supernet
 from lanas_jax.supernet.pipeline import train_supernet, vae_seed_tokens
 from lanas_jax.supernet.score import default_chunk, score_archs, score_space
 from lanas_jax.supernet.train import METHODS, OneShotConfig, data_mesh
-from lanas_jax.training.recipe import RECIPES, get_recipe
+from lanas_jax.training.recipe import RECIPES, Recipe, get_recipe
 
 SEARCHES = ("evolution", "vaenas", "lanas", "random")
 
@@ -75,6 +76,42 @@ def _config(space, recipe_name: str, recipe, splits, epochs: int) -> dict:
     return {"space": space.name, "dataset": splits.name, "method": _METHOD.value,
             "recipe": {"name": recipe_name, **recipe.to_dict()}, "epochs": epochs,
             "bn": _BN.value, "seed": _SEED.value, "n_train": int(splits.x_train.shape[0])}
+
+
+def _ground_truth(space):
+    """``--ground_truth`` (an embedded ConvNet table's name or a table path) as a
+    :class:`~lanas_jax.benchmarks.sample_table.SampleTable`, or None."""
+    spec = _GROUND_TRUTH.value
+    if not spec:
+        return None
+    from lanas_jax.benchmarks import convnet as convnet_tables
+
+    if spec in convnet_tables.EMBEDDED:
+        spec = str(resources.files("lanas_jax.benchmarks") / "data"
+                   / convnet_tables.EMBEDDED[spec])
+    try:
+        gt = load_sample_table(spec)
+        gt._check_space(space)
+    except ValueError as e:
+        raise app.UsageError(f"--ground_truth: {e}") from None
+    return gt
+
+
+def _check_split(gt, splits) -> None:
+    """Refuse a run whose validation split is not the one the table was measured on."""
+    meta = gt.metadata
+    if "splits_digest" in meta:  # a sample table records its split's digest
+        if meta["splits_digest"] != splits.index_digest():
+            raise app.UsageError(f"--ground_truth {gt.path} was measured on another split of "
+                                 f"{meta.get('dataset')!r} (its digest differs): pass the "
+                                 "--dataset / --n_val / --split_seed it was built with")
+        return
+    want = (meta.get("dataset"), meta.get("n_val"), meta.get("split_seed", 0))
+    have = (train_flags.DATASET.value, int(splits.x_val.shape[0]), train_flags.SPLIT_SEED.value)
+    if want != have:
+        raise app.UsageError(f"--ground_truth {gt.path} was measured on dataset {want[0]!r} "
+                             f"with n_val {want[1]} and split seed {want[2]}; this run uses "
+                             f"{have[0]!r}, {have[1]}, {have[2]}: its ranking would not compare")
 
 
 def _search(space, supernet, state, cfg, scores, score_fn, key) -> tuple[np.ndarray, np.ndarray]:
@@ -121,19 +158,10 @@ def main(argv):
     if _SEARCH.value == "vaenas" and _METHOD.value != "vaenas_os":
         raise app.UsageError("--search=vaenas starts from VAENAS-OS's VAE: use it with "
                              "--method=vaenas_os")
-    gt = None
-    if _GROUND_TRUTH.value:
-        try:
-            gt = load_ground_truth(_GROUND_TRUTH.value, space)
-        except ValueError as e:
-            raise app.UsageError(f"--ground_truth: {e}") from None
+    gt = _ground_truth(space)
     splits = train_flags.splits()
     if gt is not None:
-        try:
-            check_dataset(gt, train_flags.DATASET.value, int(splits.x_val.shape[0]),
-                          train_flags.SPLIT_SEED.value)
-        except ValueError as e:
-            raise app.UsageError(str(e)) from None
+        _check_split(gt, splits)
     try:
         supernet = build_supernet(space, splits.num_classes, recipe, bn=_BN.value)
     except ValueError as e:
@@ -182,16 +210,24 @@ def main(argv):
     tokens, s = _search(space, supernet, state, cfg, scores, score_fn,
                         jax.random.fold_in(key, 1))
     search_seconds = time.perf_counter() - t1
-    result = _report(space, gt, splits, scores, tokens, s, key)
+    gt_scores = None
+    if gt is not None:  # the supernet's scores of the ground truth's architectures
+        gt_archs = gt.archs(space)
+        if scores is not None:
+            gt_scores = np.asarray(scores)[np.asarray(jax.vmap(space.index)(gt_archs))]
+        else:
+            gt_scores = np.asarray(jax.jit(lambda a: score_fn(jax.vmap(space.tokens)(a)))(
+                gt_archs))
+    result = _report(space, gt, gt_scores, splits, tokens, s, key)
     result.update({"space": space.name, "dataset": splits.name, "method": cfg.method,
                    "search": _SEARCH.value, "recipe": config["recipe"], "epochs": epochs,
                    "train_seconds": round(train_seconds, 1),
                    "search_seconds": round(search_seconds, 1), "budget": _BUDGET.value,
                    "bn": _BN.value, "devices": n_dev, "history": history})
-    _write(out, space, supernet, result, scores, gt, history)
+    _write(out, space, result, scores, gt, gt_scores, history)
 
 
-def _report(space, gt, splits, scores, tokens, s, key) -> dict:
+def _report(space, gt, gt_scores, splits, tokens, s, key) -> dict:
     """The found architecture, the top-k, rank correlations and ground-truth lookups."""
     archs = [space.from_tokens(jnp.asarray(t)) for t in tokens]
     order = np.argsort(-s, kind="stable")
@@ -204,19 +240,18 @@ def _report(space, gt, splits, scores, tokens, s, key) -> dict:
         if len(top) == _TOP.value:
             break
     corr = {"kendall_tau": None, "spearman": None}
-    if gt is not None and scores is not None:
-        rep = ranking.rank_report(np.asarray(scores)[gt.index], gt.val)
+    if gt is not None:
+        rep = ranking.rank_report(gt_scores, gt.metric)
         corr = {"kendall_tau": rep["kendall_tau"], "spearman": rep["spearman"],
-                "ground_truth": gt.name, "ground_truth_rows": int(gt.index.size),
+                "ground_truth": gt.path, "ground_truth_rows": len(gt),
                 "supernet_top1_true_rank": rep["true_rank"]}
 
     def truth(i):
-        arch = archs[i]
-        row = gt.row_of(int(space.index(arch))) if gt is not None else None
-        if row is not None:
-            return {"true_val": float(gt.val[row]), "true_test": float(gt.test[row]),
-                    "true_rank": gt.rank_of(gt.val[row]), "true_from": "table"}
-        return None
+        hit = gt.lookup(space, archs[i]) if gt is not None else None
+        if hit is None:
+            return None
+        return {"true_val": hit[0], "true_test": hit[1], "true_rank": gt.rank_of(hit[0]),
+                "true_from": "table"}
 
     entries = []
     for i, d in top:
@@ -231,34 +266,37 @@ def _report(space, gt, splits, scores, tokens, s, key) -> dict:
 
 
 def _retrain(space, splits, arch, gt, key) -> dict:
-    """Train the found network from scratch with ``--recipe`` (stand-alone truth)."""
-    recipe = train_flags.recipe()
-    logging.info("training the found %s from scratch (recipe %s)", space.describe(arch),
-                 train_flags.RECIPE.value)
+    """Train the found network from scratch: with the ground truth's recipe when there is one
+    (so its accuracy compares with the table's), else with ``--recipe``."""
+    if gt is not None and "recipe" in gt.metadata:
+        recipe, name = Recipe(**gt.metadata["recipe"]), gt.metadata.get("recipe_name", "table's")
+    else:
+        recipe, name = train_flags.recipe(), train_flags.RECIPE.value
+    logging.info("training the found %s from scratch (recipe %s)", space.describe(arch), name)
     ev = TrainEvaluator(space, splits, recipe, seed=_SEED.value, log=logging.info)
     res = ev.train(jax.tree.map(lambda a: a[None], arch), jax.random.fold_in(key, 2))
     val, test = float(res.val[0]), float(res.test[0])
     return {"true_val": val, "true_test": test,
             "true_rank": gt.rank_of(val) if gt is not None else None, "true_from": "retrained",
-            "retrain_recipe": train_flags.RECIPE.value}
+            "retrain_recipe": name}
 
 
-def _write(out, space, supernet, result, scores, gt, history) -> None:
+def _write(out, space, result, scores, gt, gt_scores, history) -> None:
     from lanas_jax.supernet.plots import plot_curve, plot_scatter
 
     if scores is not None:
         truth = None
-        if gt is not None and gt.index.size == scores.shape[0]:
+        if gt is not None and len(gt) == scores.shape[0]:  # a whole-space ground truth
             truth = np.empty(scores.shape[0])
-            truth[gt.index] = gt.val
+            truth[np.asarray(jax.vmap(space.index)(gt.archs(space)))] = gt.metric
         table.write_table(os.path.join(out, "supernet_table.npz"), space, scores, truth,
                           {k: result[k] for k in ("space", "dataset", "method", "epochs",
                                                   "recipe", "bn")})
     plot_curve({"loss": history["loss"], "train accuracy": history["accuracy"]},
                os.path.join(out, "curve.png"))
-    if gt is not None and scores is not None:
-        plot_scatter(np.asarray(scores)[gt.index], gt.val, os.path.join(out, "scatter.png"),
-                     f"{result['method']} supernet vs {gt.name}")
+    if gt is not None:
+        plot_scatter(gt_scores, gt.metric, os.path.join(out, "scatter.png"),
+                     f"{result['method']} supernet vs {os.path.basename(gt.path)}")
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(result, f, indent=1)
     f = result["found"]
@@ -266,8 +304,8 @@ def _write(out, space, supernet, result, scores, gt, history) -> None:
           f"(supernet val {f['supernet_val']:.4f}; true val {_pct(f['true_val'])}, test "
           f"{_pct(f['true_test'])}, rank {f['true_rank']}, from {f['true_from']})")
     if result["kendall_tau"] is not None:
-        print(f"ranking vs {gt.name}: Kendall tau {result['kendall_tau']:.3f}, Spearman "
-              f"{result['spearman']:.3f}; the supernet's top-1 has true rank "
+        print(f"ranking vs {os.path.basename(gt.path)}: Kendall tau {result['kendall_tau']:.3f},"
+              f" Spearman {result['spearman']:.3f}; the supernet's top-1 has true rank "
               f"{result['supernet_top1_true_rank']}")
     print(f"train {result['train_seconds']} s, search {result['search_seconds']} s; wrote "
           f"{out}/results.json")
