@@ -11,7 +11,9 @@ Seed 002 Sec. 4.2 (VAENAS-OS, Alg. 2); SPOS (Guo et al. 2020); FairNAS (Chu et a
    --benchmark=PATH`` reads);
 3. search on the scores with ``--search``: ``evolution`` (SPOS's GA), ``vaenas`` (the same GA
    seeded from VAENAS-OS's VAE), ``lanas`` (the LaNAS tree on supernet scores; its leaf
-   samples satisfy every constraint of the path) or ``random``, ``--budget`` scorings;
+   samples satisfy every constraint of the path) or ``random``, ``--budget`` scorings (on a
+   space too large to score whole, NASNet, the strategies query a
+   :class:`~lanas_jax.evaluators.supernet.SupernetEvaluator` instead of the table);
 4. evaluate the found network for real: its ground-truth accuracy where ``--ground_truth``
    holds it, otherwise trained from scratch with ``--recipe``; Kendall tau and Spearman of
    supernet scores against the ground truth.
@@ -36,7 +38,9 @@ import numpy as np
 from absl import app, logging
 
 from experiments import algos, common_flags, train_flags
+from lanas_jax import scanned
 from lanas_jax.benchmarks.sample_table import load_sample_table
+from lanas_jax.evaluators.supernet import SupernetEvaluator
 from lanas_jax.evaluators.train import TrainEvaluator
 from lanas_jax.runner import run_search
 from lanas_jax.supernet import ranking, table
@@ -44,7 +48,7 @@ from lanas_jax.supernet.checkpoint import Checkpointer
 from lanas_jax.supernet.evolution import SposEvolution, evolve
 from lanas_jax.supernet.models import build_supernet
 from lanas_jax.supernet.pipeline import train_supernet, vae_seed_tokens
-from lanas_jax.supernet.score import default_chunk, score_archs, score_space
+from lanas_jax.supernet.score import score_space
 from lanas_jax.supernet.train import METHODS, OneShotConfig, data_mesh
 from lanas_jax.training.recipe import RECIPES, Recipe, get_recipe
 
@@ -68,6 +72,11 @@ _TOP = common_flags.DEFINE_integer("top_k", 10, "Architectures listed in results
 _SEED = common_flags.DEFINE_integer("seed", 0, "Seed of training, search and retraining.")
 _OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/oneshot", "Where outputs go.")
 _RESUME = common_flags.DEFINE_bool("resume", False, "Continue from --output_dir's checkpoint.")
+_N_VAE = common_flags.DEFINE_integer("n_vae", 2, "VAENAS-OS: epochs between VAE updates.")
+_N_SAMPLES = common_flags.DEFINE_integer("n_samples", 256,
+                                         "VAENAS-OS: paths scored per VAE update (N_s).")
+_EPS_INC = common_flags.DEFINE_float("eps_inc", 0.02,
+                                     "VAENAS-OS: growth of the VAE's share per VAE update.")
 _SCORE_IMAGES = common_flags.DEFINE_integer(
     "score_images", 0, "Validation images per scoring (0 = the whole validation split).")
 
@@ -75,7 +84,9 @@ _SCORE_IMAGES = common_flags.DEFINE_integer(
 def _config(space, recipe_name: str, recipe, splits, epochs: int) -> dict:
     return {"space": space.name, "dataset": splits.name, "method": _METHOD.value,
             "recipe": {"name": recipe_name, **recipe.to_dict()}, "epochs": epochs,
-            "bn": _BN.value, "seed": _SEED.value, "n_train": int(splits.x_train.shape[0])}
+            "bn": _BN.value, "seed": _SEED.value, "n_train": int(splits.x_train.shape[0]),
+            "vaenas_os": {"n_vae": _N_VAE.value, "n_samples": _N_SAMPLES.value,
+                          "eps_inc": _EPS_INC.value}}
 
 
 def _ground_truth(space):
@@ -114,7 +125,8 @@ def _check_split(gt, splits) -> None:
                              f"{have[0]!r}, {have[1]}, {have[2]}: its ranking would not compare")
 
 
-def _search(space, supernet, state, cfg, scores, score_fn, key) -> tuple[np.ndarray, np.ndarray]:
+def _search(space, supernet, state, cfg, scores, score_fn, evaluator,
+            key) -> tuple[np.ndarray, np.ndarray]:
     """``(indices or tokens evaluated, their supernet scores)`` of ``--search``."""
     name, budget = _SEARCH.value, _BUDGET.value
     if name in ("evolution", "vaenas"):
@@ -126,9 +138,12 @@ def _search(space, supernet, state, cfg, scores, score_fn, key) -> tuple[np.ndar
                                    ga.population)
         tokens, s = jax.jit(lambda k: evolve(space, ga, score_fn, k, init))(key)
         return np.asarray(tokens), np.asarray(s)
-    if scores is None:
-        raise app.UsageError(f"--search={name} searches a table: the {space.name} space is "
-                             "not enumerable (use evolution or vaenas)")
+    if scores is None:  # too large to score whole: the strategy proposes, the supernet scores
+        defaults = {"leaf_sampler": "hit_and_run"} if name == "lanas" else {}
+        strategy, params = algos.build(name, defaults)
+        h = scanned.sweep(strategy, evaluator, key[None], budget, params)
+        archs = jax.tree.map(lambda a: a[0], h.archs)
+        return np.asarray(jax.vmap(space.tokens)(archs)), np.asarray(h.value[0])
     bench = table.as_benchmark(space, scores)
     if budget > bench.size:
         raise app.UsageError(f"--budget={budget} exceeds the {bench.size} architectures")
@@ -166,7 +181,11 @@ def main(argv):
         supernet = build_supernet(space, splits.num_classes, recipe, bn=_BN.value)
     except ValueError as e:
         raise app.UsageError(f"--space={space.name}: {e}") from None
-    cfg = OneShotConfig(method=_METHOD.value)
+    try:
+        cfg = OneShotConfig(method=_METHOD.value, n_vae=_N_VAE.value, n_samples=_N_SAMPLES.value,
+                            eps_inc=_EPS_INC.value)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
     tx = recipe.optax_optimizer(int(splits.x_train.shape[0]))
     out = _OUTPUT_DIR.value
     os.makedirs(out, exist_ok=True)
@@ -202,12 +221,11 @@ def main(argv):
         def score_fn(tokens):
             idx = jax.vmap(lambda t: space.index(space.from_tokens(t)))(tokens)
             return jnp.asarray(scores)[idx]
-    else:
+    evaluator = SupernetEvaluator.create(supernet, state.variables, x_val, y_val, calib)
+    if scores is None:
         def score_fn(tokens):
-            archs = jax.vmap(space.from_tokens)(tokens)
-            return score_archs(supernet, state.variables, archs, x_val, y_val,
-                               chunk=default_chunk(), x_calib=calib)
-    tokens, s = _search(space, supernet, state, cfg, scores, score_fn,
+            return evaluator.evaluate(jax.vmap(space.from_tokens)(tokens)).value
+    tokens, s = _search(space, supernet, state, cfg, scores, score_fn, evaluator,
                         jax.random.fold_in(key, 1))
     search_seconds = time.perf_counter() - t1
     gt_scores = None

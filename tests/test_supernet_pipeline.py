@@ -70,3 +70,21 @@ def test_spos_evolution_finds_the_optimum_of_a_known_score():
     assert s[-20:].mean() > s[:20].mean() + 1.0
     again = jax.jit(lambda k: evolve(space, cfg, score, k))(jax.random.key(0))
     np.testing.assert_array_equal(again[0], tokens)
+
+
+def test_supernet_evaluator_serves_the_scanned_runner():
+    from lanas_jax import scanned, strategies
+    from lanas_jax.evaluators.supernet import SupernetEvaluator
+    from lanas_jax.supernet.score import score_archs
+
+    s = _splits()
+    x, y = jnp.asarray(s.x_val[:16]), jnp.asarray(s.y_val[:16])
+    variables = NET.init(jax.random.PRNGKey(0), x)
+    ev = SupernetEvaluator.create(NET, variables, x, y)
+    keys = jax.random.split(jax.random.key(3), 2)
+    h = scanned.sweep(strategies.make("random"), ev, keys, 6)
+    for i in range(2):
+        archs = jax.tree.map(lambda a, i=i: a[i], h.archs)
+        np.testing.assert_allclose(h.value[i], score_archs(NET, variables, archs, x, y))
+    with pytest.raises(ValueError, match="same non-zero number"):
+        SupernetEvaluator.create(NET, variables, x, y[:3])

@@ -17,7 +17,9 @@ Methods (:data:`METHODS`), each the paper's default:
   ``(1 - eps) U + eps p_theta``; every ``n_vae`` epochs ``N_s`` paths drawn from the mixture are
   scored on validation data with the supernet's weights, the VAE is retrained on their top
   ``K``% (Alg. 1, :func:`lanas_jax.vaenas.train.fit_top`) and ``eps`` grows by ``eps_inc``
-  (Alg. 2 line 11 grows it each iteration; here per VAE update, capped at 1: see BUILD_NOTES).
+  (Alg. 2 line 11 grows it each iteration; here per VAE update, capped at 1. The paper gives
+  no value: 0.2 per update collapsed our ConvNet supernet onto the VAE's few shallow paths,
+  so the default is 0.02: see BUILD_NOTES 2026-12-04).
 
 Data parallelism (``mesh``): the minibatch is split over the mesh's ``"data"`` axis with
 ``jax.shard_map``; the loss is averaged over devices with ``lax.pmean`` before differentiation
@@ -66,7 +68,7 @@ class OneShotConfig:
     method: str = "spos"
     n_vae: int = 2
     n_samples: int = 256
-    eps_inc: float = 0.2
+    eps_inc: float = 0.02
     vae: TrainConfig = TrainConfig(sizes=VAESizes(16, 32, 8), n_iters=100, top_frac=0.1)
     score_batch: int = 256
 
