@@ -155,3 +155,18 @@ def test_loader_reads_the_embedded_whole_space_table():
     arch = SPACE.from_index(best)
     assert table.lookup(SPACE, arch)[0] == float(table.metric.max())
     assert table.rank_of(table.metric[best]) == 1
+
+
+def test_the_real_nb201_table_is_a_ground_truth():
+    from lanas_jax.benchmarks import load_benchmark
+    from lanas_jax.benchmarks.sample_table import nb201_table
+
+    gt, bench, space = nb201_table("nb201_cifar10"), load_benchmark("nb201_cifar10"), get_space("nb201")
+    assert len(gt) == bench.size == 15625
+    for row in (0, 777, 15624):
+        val, test = gt.lookup(space, space.parse(gt.describe[row]))
+        assert val == pytest.approx(float(bench.metric[row]), abs=1e-6)
+        assert test == pytest.approx(float(bench.test_metric[row]), abs=1e-6)
+    assert gt.rank_of(float(np.max(gt.metric))) == 1
+    with pytest.raises(ValueError, match="unknown NAS-Bench-201 table"):
+        nb201_table("nb201_mnist")

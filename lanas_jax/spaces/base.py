@@ -145,10 +145,13 @@ def dense_key(index: jax.Array) -> jax.Array:
 
 
 def stack(archs: list[Any]) -> Any:
-    """A list of architectures as one batched pytree (leading axis = list position)."""
+    """A list of architectures as one batched pytree (leading axis = list position).
+
+    Stacked on the host and moved once: ``jnp.stack`` of thousands of device arrays compiles
+    one concatenation with as many operands (minutes for NAS-Bench-201's 15,625 cells)."""
     if not archs:
         raise ValueError("stack() needs at least one architecture")
-    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *archs)
+    return jax.tree.map(lambda *xs: jnp.asarray(np.stack([np.asarray(x) for x in xs])), *archs)
 
 
 def unstack(archs: Any) -> list[Any]:
