@@ -161,7 +161,8 @@ def test_the_real_nb201_table_is_a_ground_truth():
     from lanas_jax.benchmarks import load_benchmark
     from lanas_jax.benchmarks.sample_table import nb201_table
 
-    gt, bench, space = nb201_table("nb201_cifar10"), load_benchmark("nb201_cifar10"), get_space("nb201")
+    gt, bench = nb201_table("nb201_cifar10"), load_benchmark("nb201_cifar10")
+    space = get_space("nb201")
     assert len(gt) == bench.size == 15625
     for row in (0, 777, 15624):
         val, test = gt.lookup(space, space.parse(gt.describe[row]))
