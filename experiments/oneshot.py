@@ -254,7 +254,7 @@ def main(argv):
                    "search": _SEARCH.value, "recipe": config["recipe"], "epochs": epochs,
                    "train_seconds": round(train_seconds, 1),
                    "search_seconds": round(search_seconds, 1), "budget": _BUDGET.value,
-                   "bn": _BN.value, "devices": n_dev, "history": history})
+                   "bn": _BN.value, "seed": _SEED.value, "devices": n_dev, "history": history})
     _write(out, space, result, scores, gt, gt_scores, history)
 
 
