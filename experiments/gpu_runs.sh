@@ -5,6 +5,7 @@
 #   bash experiments/gpu_runs.sh table            # issue 3: convnet1364_digits, default recipe
 #   bash experiments/gpu_runs.sh table1364        # issue 13: convnet1364, the reliable recipe
 #   bash experiments/gpu_runs.sh nb201sample      # issue 14: 300 NB201 cells trained alone
+#   bash experiments/gpu_runs.sh supernet         # issue 14: supernet speed, NB201 one-shot
 #   bash experiments/gpu_runs.sh bench            # issues 4, 6, 2/7: sampler, VAE, search speed
 #   bash experiments/gpu_runs.sh nuts             # issue 4: the NUTS rows alone (slow)
 #   bash experiments/gpu_runs.sh continuous       # issue 4: continuous vs tabular LaNAS, 100 seeds
@@ -64,6 +65,18 @@ optax.__version__, jax.devices())"
     LIMIT="${STEP_LIMIT:-540}" step nb201sample "$PY" -m experiments.build_sample_table \
       --space=nb201 --dataset=digits --recipe=nb201_digits --n=300 --seeds=2 --seed=0 \
       --chunk="${CHUNK:-64}" --output="$OUT/nb201_digits_sample.npz"
+    ;;
+  supernet)  # issue 14: supernet training speed (the NB201 recipe C=16, N=5, batch 64, 32x32)
+    # and, when nb201sample left its table under $OUT, the NB201 one-shot run ranked against it.
+    step bench_supernet "$PY" -m experiments.bench_supernet \
+      --cases=convnet_im2col,convnet_xla,nb201,nasnet_switch,nasnet_onehot --steps=50 \
+      --channels=16 --cells=5 --image=32 --output="$OUT/bench_supernet.json"
+    if [ -f "$OUT/nb201_digits_sample.npz" ]; then
+      step oneshot_nb201 "$PY" -m experiments.oneshot --space=nb201 --method=spos \
+        --search=evolution --ground_truth="$OUT/nb201_digits_sample.npz" \
+        --output_dir=/tmp/oneshot_nb201
+      tar --exclude=checkpoints -C /tmp -cf "$OUT/oneshot_nb201.tar" oneshot_nb201
+    fi
     ;;
   bench)
     step bench_vae "$PY" -m experiments.bench_vae --output="$OUT/bench_vae.json"
