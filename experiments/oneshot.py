@@ -102,7 +102,7 @@ def _ground_truth(space):
     if spec in NB201_TABLES:  # the real benchmark: a CIFAR-trained supernet's ground truth
         gt = nb201_table(spec)
         try:
-            gt._check_space(space)
+            gt.check_space(space)
         except ValueError as e:
             raise app.UsageError(f"--ground_truth: {e}") from None
         return gt
@@ -111,7 +111,7 @@ def _ground_truth(space):
                    / convnet_tables.EMBEDDED[spec])
     try:
         gt = load_sample_table(spec)
-        gt._check_space(space)
+        gt.check_space(space)
     except ValueError as e:
         raise app.UsageError(f"--ground_truth: {e}") from None
     return gt

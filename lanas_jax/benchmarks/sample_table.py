@@ -62,14 +62,15 @@ class SampleTable:
     def __len__(self) -> int:
         return int(self.arch_keys.shape[0])
 
-    def _check_space(self, space: Space) -> None:
+    def check_space(self, space: Space) -> None:
+        """Raise ValueError unless the table holds ``space``'s architectures."""
         if space.name != self.space_name:
             raise ValueError(f"{self.path} holds {self.space_name} architectures, not "
                              f"{space.name} ones")
 
     def row_of(self, space: Space, arch: Any) -> int | None:
         """The table row of one architecture (matched by ``space.key``), None if absent."""
-        self._check_space(space)
+        self.check_space(space)
         key = np.asarray(space.key(arch))
         if key.shape != (KEY_WORDS,):
             raise ValueError(f"row_of takes one architecture, got a key of shape {key.shape}")
@@ -91,7 +92,7 @@ class SampleTable:
     def archs(self, space: Space) -> Any:
         """Every architecture of the table, stacked in row order (by ``space.parse`` of its
         description, checked against its key)."""
-        self._check_space(space)
+        self.check_space(space)
         archs = stack([space.parse(d) for d in self.describe])
         keys = np.asarray(jax.vmap(space.key)(archs))
         if not np.array_equal(keys, self.arch_keys):
