@@ -64,3 +64,14 @@ def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
+
+
+def run_on_host_devices(script: str, count: int = 4) -> None:
+    """Run ``script`` in a fresh interpreter whose CPU shows ``count`` devices
+    (``--xla_force_host_platform_device_count``); it must print ``ok`` last."""
+    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={count}")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("ok")

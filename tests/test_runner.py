@@ -1,10 +1,6 @@
 """The runner: seeds spread over several devices give the same searches as one device."""
 
-import os
-import subprocess
-import sys
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from binary_driver import run_on_host_devices
 
 _SCRIPT = """
 import jax, numpy as np
@@ -26,9 +22,4 @@ print("ok")
 
 
 def test_sweep_over_four_devices_equals_per_seed_runs():
-    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().endswith("ok")
+    run_on_host_devices(_SCRIPT)

@@ -1,14 +1,11 @@
 """Supernet training steps (issue 14 items 1, 2, 7) on the ConvNet-chain supernet."""
 
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from binary_driver import run_on_host_devices
 
 from lanas_jax.spaces import convnet as space
 from lanas_jax.supernet import paths
@@ -23,7 +20,6 @@ from lanas_jax.supernet.train import (
 )
 from lanas_jax.training import convnet as cn
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NET = ConvNetSupernet(num_classes=3, width=4)
 
 
@@ -192,9 +188,4 @@ print("ok")
 
 
 def test_four_devices_equal_one_device():
-    env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
-               XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    proc = subprocess.run([sys.executable, "-c", _MULTI], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().endswith("ok")
+    run_on_host_devices(_MULTI)

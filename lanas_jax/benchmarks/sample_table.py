@@ -223,7 +223,8 @@ def nb201_table(name: str) -> SampleTable:
     test = np.asarray(t[f"{ds}_test"], np.float64) / 100.0
     describe = tuple(nb201.format_arch(o) for o in ops)
     meta = {"space": "nb201", "dataset": f"NAS-Bench-201 {ds}", "source": "NATS-Bench",
-            "note": "200-epoch accuracies on NAS-Bench-201's own split"}
+            "note": "200-epoch accuracies on NAS-Bench-201's own split",
+            "split": "NAS-Bench-201's own (not reproducible here)"}
     rows = {(int(a), 0): i for i, a in enumerate(keys[:, 0].tolist())}
     for a in (keys, val, test):
         a.setflags(write=False)

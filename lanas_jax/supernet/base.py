@@ -45,3 +45,9 @@ class Supernet(Protocol):
 
 
 BN_MODES = ("batch", "recalibrate")
+
+
+def check_bn_mode(bn: str) -> None:
+    """ValueError unless ``bn`` is one of :data:`BN_MODES`."""
+    if bn not in BN_MODES:
+        raise ValueError(f"unknown bn {bn!r}; known: {', '.join(BN_MODES)}")

@@ -37,7 +37,7 @@ import numpy as np
 from lanas_jax.spaces import nasnet
 from lanas_jax.spaces.nasnet import OPS, _FactorizedReduce, _ReLUConvBN, _SepConv
 from lanas_jax.spaces.nb201 import affine_free_batch_norm
-from lanas_jax.supernet.base import BN_MODES, Variables
+from lanas_jax.supernet.base import Variables, check_bn_mode
 
 NUM_OPS = len(OPS)
 OP_SELECTS = ("switch", "onehot")
@@ -183,8 +183,7 @@ class NasnetSupernet:
                              f"{self.num_classes} and {self.channels}")
         if self.stages < 1 or self.cells < 0 or self.stem_multiplier < 1 or self.sep_repeats < 1:
             raise ValueError("need stages, stem_multiplier and sep_repeats >= 1 and cells >= 0")
-        if self.bn not in BN_MODES:
-            raise ValueError(f"unknown bn {self.bn!r}; known: {', '.join(BN_MODES)}")
+        check_bn_mode(self.bn)
         if self.op_select not in OP_SELECTS:
             raise ValueError(f"unknown op_select {self.op_select!r}; known: "
                              f"{', '.join(OP_SELECTS)}")

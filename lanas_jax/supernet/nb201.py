@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lanas_jax.spaces import nb201
-from lanas_jax.supernet.base import BN_MODES, Variables
+from lanas_jax.supernet.base import Variables, check_bn_mode
 from lanas_jax.training.masked_nb201 import MaskedNb201Network
 
 _CONV_OPS = {"conv1": nb201.OPS.index("nor_conv_1x1"), "conv3": nb201.OPS.index("nor_conv_3x3")}
@@ -53,8 +53,7 @@ class Nb201Supernet:
         if self.num_classes < 1 or self.channels < 1 or self.cells < 1:
             raise ValueError(f"num_classes, channels and cells must be >= 1, got "
                              f"{self.num_classes}, {self.channels}, {self.cells}")
-        if self.bn not in BN_MODES:
-            raise ValueError(f"unknown bn {self.bn!r}; known: {', '.join(BN_MODES)}")
+        check_bn_mode(self.bn)
 
     @property
     def module(self) -> MaskedNb201Network:

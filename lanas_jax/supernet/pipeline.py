@@ -22,9 +22,11 @@ from lanas_jax.supernet.train import (
     OneShotConfig,
     SupernetState,
     init_state,
+    token_spec,
     train_epoch,
     vae_update,
 )
+from lanas_jax.vaenas.model import VAE, sample_tokens
 
 _VAE_KEY_OFFSET = 10_000
 
@@ -100,9 +102,6 @@ def vae_seed_tokens(supernet, cfg: OneShotConfig, state: SupernetState, key: jax
                     num: int) -> jax.Array:
     """``num`` token sequences from VAENAS-OS's trained VAE (Alg. 2 line 13: the search's
     seeds), canonicalised through the space."""
-    from lanas_jax.supernet.train import token_spec
-    from lanas_jax.vaenas.model import VAE, sample_tokens
-
     space = supernet.space
     tokens = sample_tokens(VAE(token_spec(space), cfg.vae.sizes), state.vae_params, key, num)
     return jax.vmap(lambda t: space.tokens(space.from_tokens(t)))(tokens).astype(jnp.int32)
