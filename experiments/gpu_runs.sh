@@ -6,6 +6,7 @@
 #   bash experiments/gpu_runs.sh table1364        # issue 13: convnet1364, the reliable recipe
 #   bash experiments/gpu_runs.sh nb201sample      # issue 14: 300 NB201 cells trained alone
 #   bash experiments/gpu_runs.sh supernet         # issue 14: supernet speed, NB201 one-shot
+#   bash experiments/gpu_runs.sh issue14          # issue 14: the two above in one call
 #   bash experiments/gpu_runs.sh bench            # issues 4, 6, 2/7: sampler, VAE, search speed
 #   bash experiments/gpu_runs.sh nuts             # issue 4: the NUTS rows alone (slow)
 #   bash experiments/gpu_runs.sh continuous       # issue 4: continuous vs tabular LaNAS, 100 seeds
@@ -77,6 +78,42 @@ optax.__version__, jax.devices())"
         --output_dir=/tmp/oneshot_nb201
       tar --exclude=checkpoints -C /tmp -cf "$OUT/oneshot_nb201.tar" oneshot_nb201
     fi
+    ;;
+  issue14)  # issue 14 in one device call (~9 min on an H200): the 300-cell NB201 table and the
+    # NB201 supernet's training side by side (each with 45% of the GPU memory), then the speed
+    # table alone, then the one-shot run ranked against the table (--resume: not retrained).
+    # SAMPLE_N, SUPERNET_EPOCHS, BENCH_STEPS, RECIPE_NB201, RECIPE_SUPERNET, SCORE_IMAGES shrink it
+    # for a smoke run on a CPU.
+    "$PY" -c "import jax, flax, optax, orbax.checkpoint as o; print(jax.__version__, \
+flax.__version__, optax.__version__, o.__version__, jax.devices())"
+    epochs=()
+    [ -n "${SUPERNET_EPOCHS:-}" ] && epochs=(--epochs="$SUPERNET_EPOCHS")
+    oneshot=("$PY" -m experiments.oneshot --space=nb201 --dataset=digits --method=spos
+             --search=evolution --supernet_recipe="${RECIPE_SUPERNET:-supernet_nb201_digits}"
+             "${epochs[@]}" --recipe="${RECIPE_NB201:-nb201_digits}"
+             --score_images="${SCORE_IMAGES:-0}" --output_dir=/tmp/oneshot_nb201)
+    export XLA_PYTHON_CLIENT_MEM_FRACTION=0.45
+    LIMIT="${SAMPLE_LIMIT:-330}" step nb201sample "$PY" -m experiments.build_sample_table \
+      --space=nb201 --dataset=digits --recipe="${RECIPE_NB201:-nb201_digits}" \
+      --n="${SAMPLE_N:-300}" --seeds=2 --seed=0 --chunk="${CHUNK:-64}" \
+      --output="$OUT/nb201_digits_sample.npz" &
+    LIMIT="${SAMPLE_LIMIT:-330}" step oneshot_nb201_train "${oneshot[@]}" &
+    wait
+    unset XLA_PYTHON_CLIENT_MEM_FRACTION
+    LIMIT="${BENCH_LIMIT:-90}" step bench_supernet "$PY" -m experiments.bench_supernet \
+      --cases=nb201,convnet_im2col,convnet_xla --steps="${BENCH_STEPS:-50}" --channels=16 \
+      --cells=5 --image=32 --output="$OUT/bench_supernet.json"
+    if [ -f "$OUT/nb201_digits_sample.npz" ]; then
+      LIMIT="${RANK_LIMIT:-90}" step oneshot_nb201 "${oneshot[@]}" --resume \
+        --ground_truth="$OUT/nb201_digits_sample.npz"
+    fi
+    LIMIT="${BENCH_LIMIT:-90}" step bench_nasnet "$PY" -m experiments.bench_supernet \
+      --cases=nasnet_switch,nasnet_onehot --steps="${BENCH_STEPS:-50}" --image=32 \
+      --output="$OUT/bench_nasnet.json"
+    tar --exclude=checkpoints -C /tmp -cf "$OUT/oneshot_nb201.tar" oneshot_nb201
+    cp /tmp/oneshot_nb201/checkpoints -r "$OUT/ckpt" 2>/dev/null || true
+    tar -C "$OUT" -cf "$OUT/logs.tar" --remove-files $(cd "$OUT" && ls ./*.log) ckpt 2>/dev/null
+    ls -la "$OUT"
     ;;
   bench)
     step bench_vae "$PY" -m experiments.bench_vae --output="$OUT/bench_vae.json"

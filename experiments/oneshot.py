@@ -227,17 +227,17 @@ def main(argv):
     calib = jnp.asarray(splits.x_train[:256]) if _BN.value == "recalibrate" else None
 
     t1 = time.perf_counter()
+    evaluator = SupernetEvaluator.create(supernet, state.variables, x_val, y_val, calib)
     scores = None
-    if getattr(space, "dense", False):
+    if getattr(space, "dense", False):  # score the whole space once: a table
         scores = score_space(supernet, state.variables, x_val, y_val, x_calib=calib)
 
-        def score_fn(tokens):
-            idx = jax.vmap(lambda t: space.index(space.from_tokens(t)))(tokens)
-            return jnp.asarray(scores)[idx]
-    evaluator = SupernetEvaluator.create(supernet, state.variables, x_val, y_val, calib)
-    if scores is None:
-        def score_fn(tokens):
-            return evaluator.evaluate(jax.vmap(space.from_tokens)(tokens)).value
+    def score_fn(tokens):
+        archs = jax.vmap(space.from_tokens)(tokens)
+        if scores is not None:
+            return jnp.asarray(scores)[jax.vmap(space.index)(archs)]
+        return evaluator.evaluate(archs).value
+
     tokens, s = _search(space, supernet, state, cfg, scores, score_fn, evaluator,
                         jax.random.fold_in(key, 1))
     search_seconds = time.perf_counter() - t1
@@ -247,8 +247,8 @@ def main(argv):
         if scores is not None:
             gt_scores = np.asarray(scores)[np.asarray(jax.vmap(space.index)(gt_archs))]
         else:
-            gt_scores = np.asarray(jax.jit(lambda a: score_fn(jax.vmap(space.tokens)(a)))(
-                gt_archs))
+            gt_scores = np.asarray(jax.jit(lambda ev, a: ev.evaluate(a).value)(evaluator,
+                                                                               gt_archs))
     result = _report(space, gt, gt_scores, splits, tokens, s, key)
     result.update({"space": space.name, "dataset": splits.name, "method": cfg.method,
                    "search": _SEARCH.value, "recipe": config["recipe"], "epochs": epochs,
