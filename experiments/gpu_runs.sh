@@ -27,7 +27,7 @@ step() {  # step NAME CMD...: run CMD with a time limit, log to $OUT/NAME.log
   shift
   echo "=== $name: $*"
   local t0=$SECONDS
-  timeout "$LIMIT" "$@" 2>&1 | grep -v "^I0000\|^W0000" | tee "$OUT/$name.log"
+  timeout "$LIMIT" "$@" 2>&1 | grep -v "^I0000\|^W0000" | tee "${LOGDIR:-$OUT}/$name.log"
   local rc=${PIPESTATUS[0]}
   echo "=== $name: rc $rc, $((SECONDS - t0)) s"
   [ "$rc" = 0 ] || echo "=== $name FAILED"
@@ -79,13 +79,17 @@ optax.__version__, jax.devices())"
       tar --exclude=checkpoints -C /tmp -cf "$OUT/oneshot_nb201.tar" oneshot_nb201
     fi
     ;;
-  issue14)  # issue 14 in one device call (~9 min on an H200): the 300-cell NB201 table and the
-    # NB201 supernet's training side by side (each with 45% of the GPU memory), then the speed
-    # table alone, then the one-shot run ranked against the table (--resume: not retrained).
-    # SAMPLE_N, SUPERNET_EPOCHS, BENCH_STEPS, RECIPE_NB201, RECIPE_SUPERNET, SCORE_IMAGES shrink it
-    # for a smoke run on a CPU.
+  issue14)  # issue 14 in one device call (~9.5 min on an H200): the 300-cell NB201 table and
+    # the NB201 supernet's training side by side (each with 45% of the GPU memory), then the
+    # speed table alone, the one-shot run ranked against the table (--resume: not retrained),
+    # the NASNet speed rows. At most 8 files come back: logs and run folders go in archives.
+    # SAMPLE_N, SUPERNET_EPOCHS, BENCH_STEPS, RECIPE_NB201, RECIPE_SUPERNET, SCORE_IMAGES shrink
+    # it for a smoke run on a CPU.
     "$PY" -c "import jax, flax, optax, orbax.checkpoint as o; print(jax.__version__, \
 flax.__version__, optax.__version__, o.__version__, jax.devices())"
+    export LOGDIR=/tmp/gpu_logs
+    mkdir -p "$LOGDIR"
+    pack() { tar -C /tmp -cf "$OUT/logs.tar" gpu_logs; }
     epochs=()
     [ -n "${SUPERNET_EPOCHS:-}" ] && epochs=(--epochs="$SUPERNET_EPOCHS")
     oneshot=("$PY" -m experiments.oneshot --space=nb201 --dataset=digits --method=spos
@@ -100,19 +104,22 @@ flax.__version__, optax.__version__, o.__version__, jax.devices())"
     LIMIT="${SAMPLE_LIMIT:-330}" step oneshot_nb201_train "${oneshot[@]}" &
     wait
     unset XLA_PYTHON_CLIENT_MEM_FRACTION
-    LIMIT="${BENCH_LIMIT:-90}" step bench_supernet "$PY" -m experiments.bench_supernet \
+    tar --exclude=checkpoints -C /tmp -cf "$OUT/oneshot_train.tar" oneshot_nb201
+    pack
+    LIMIT="${BENCH_LIMIT:-80}" step bench_supernet "$PY" -m experiments.bench_supernet \
       --cases=nb201,convnet_im2col,convnet_xla --steps="${BENCH_STEPS:-50}" --channels=16 \
       --cells=5 --image=32 --output="$OUT/bench_supernet.json"
+    pack
     if [ -f "$OUT/nb201_digits_sample.npz" ]; then
-      LIMIT="${RANK_LIMIT:-90}" step oneshot_nb201 "${oneshot[@]}" --resume \
+      LIMIT="${RANK_LIMIT:-110}" step oneshot_nb201 "${oneshot[@]}" --resume \
         --ground_truth="$OUT/nb201_digits_sample.npz"
+      tar --exclude=checkpoints -C /tmp -cf "$OUT/oneshot_nb201.tar" oneshot_nb201
+      pack
     fi
-    LIMIT="${BENCH_LIMIT:-90}" step bench_nasnet "$PY" -m experiments.bench_supernet \
+    LIMIT="${NASNET_LIMIT:-60}" step bench_nasnet "$PY" -m experiments.bench_supernet \
       --cases=nasnet_switch,nasnet_onehot --steps="${BENCH_STEPS:-50}" --image=32 \
       --output="$OUT/bench_nasnet.json"
-    tar --exclude=checkpoints -C /tmp -cf "$OUT/oneshot_nb201.tar" oneshot_nb201
-    cp /tmp/oneshot_nb201/checkpoints -r "$OUT/ckpt" 2>/dev/null || true
-    tar -C "$OUT" -cf "$OUT/logs.tar" --remove-files $(cd "$OUT" && ls ./*.log) ckpt 2>/dev/null
+    pack
     ls -la "$OUT"
     ;;
   bench)
