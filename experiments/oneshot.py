@@ -66,7 +66,8 @@ _BN = common_flags.DEFINE_enum("bn", "batch", ["batch", "recalibrate"],
                                "running statistics recalibrated per subnet (SPOS).")
 _GROUND_TRUTH = common_flags.DEFINE_string(
     "ground_truth", None, "A trained table to rank against: an embedded ConvNet table "
-    "(convnet1364), the real NAS-Bench-201 (nb201_cifar10 ...) or a .npz path.")
+    "(convnet1364), the embedded NB201 digits sample (nb201_digits_sample), the real "
+    "NAS-Bench-201 (nb201_cifar10 ...) or a .npz path.")
 _BUDGET = common_flags.DEFINE_integer("budget", 250, "Supernet scorings of the search.")
 _POPULATION = common_flags.DEFINE_integer("population", 50, "SPOS GA population (P).")
 _TOP = common_flags.DEFINE_integer("top_k", 10, "Architectures listed in results.json's top_k.")
@@ -91,13 +92,17 @@ def _config(space, recipe_name: str, recipe, splits, epochs: int) -> dict:
 
 
 def _ground_truth(space):
-    """``--ground_truth`` (an embedded ConvNet table's name or a table path) as a
+    """``--ground_truth`` (an embedded table's name or a table path) as a
     :class:`~lanas_jax.benchmarks.sample_table.SampleTable`, or None."""
     spec = _GROUND_TRUTH.value
     if not spec:
         return None
     from lanas_jax.benchmarks import convnet as convnet_tables
-    from lanas_jax.benchmarks.sample_table import NB201_TABLES, nb201_table
+    from lanas_jax.benchmarks.sample_table import (
+        EMBEDDED_SAMPLES,
+        NB201_TABLES,
+        nb201_table,
+    )
 
     if spec in NB201_TABLES:  # the real benchmark: a CIFAR-trained supernet's ground truth
         gt = nb201_table(spec)
@@ -106,9 +111,9 @@ def _ground_truth(space):
         except ValueError as e:
             raise app.UsageError(f"--ground_truth: {e}") from None
         return gt
-    if spec in convnet_tables.EMBEDDED:
-        spec = str(resources.files("lanas_jax.benchmarks") / "data"
-                   / convnet_tables.EMBEDDED[spec])
+    embedded = {**convnet_tables.EMBEDDED, **EMBEDDED_SAMPLES}
+    if spec in embedded:
+        spec = str(resources.files("lanas_jax.benchmarks") / "data" / embedded[spec])
     try:
         gt = load_sample_table(spec)
         gt.check_space(space)

@@ -171,3 +171,24 @@ def test_the_real_nb201_table_is_a_ground_truth():
     assert gt.rank_of(float(np.max(gt.metric))) == 1
     with pytest.raises(ValueError, match="unknown NAS-Bench-201 table"):
         nb201_table("nb201_mnist")
+
+
+def test_the_embedded_nb201_digits_sample_is_a_ground_truth():
+    """The 300-cell table trained on an H200 (issue 14 item 5) loads by name, its rows parse
+    back to their keys, and its recorded seed agreement is the one its seeds give."""
+    from scipy import stats
+
+    from lanas_jax.benchmarks.sample_table import embedded_sample_table
+
+    gt = embedded_sample_table("nb201_digits_sample")
+    space = get_space("nb201")
+    gt.check_space(space)
+    assert len(gt) == 300 and gt.val_per_seed.shape == (300, 2)
+    assert gt.metadata["recipe_name"] == "nb201_digits" and gt.metadata["dataset"] == "digits"
+    archs = gt.archs(space)  # raises unless every description parses back to its key
+    first = jax.tree.map(lambda a: a[0], archs)
+    assert gt.lookup(space, first)[0] == pytest.approx(float(gt.metric[0]))
+    tau = stats.kendalltau(gt.val_per_seed[:, 0], gt.val_per_seed[:, 1]).statistic
+    assert tau == pytest.approx(gt.metadata["reliability"]["kendall"], abs=1e-3)
+    with pytest.raises(ValueError, match="unknown embedded sample table"):
+        embedded_sample_table("nb201_cifar10_sample")

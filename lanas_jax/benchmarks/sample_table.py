@@ -200,6 +200,22 @@ def _convnet_keys(path: Path, z: dict) -> tuple[str, np.ndarray, tuple[str, ...]
     return space.name, keys, tuple(convnet.format_arch(a) for a in layers)
 
 
+#: Embedded sample tables built by this project (``--ground_truth=NAME``) -> file under
+#: ``lanas_jax/benchmarks/data`` (NOTICE.md there says how each was built).
+EMBEDDED_SAMPLES = {"nb201_digits_sample": "nb201_digits_sample.npz"}
+
+
+def embedded_sample_table(name: str) -> SampleTable:
+    """An embedded sample table by name (:data:`EMBEDDED_SAMPLES`)."""
+    from importlib import resources
+
+    if name not in EMBEDDED_SAMPLES:
+        raise ValueError(f"unknown embedded sample table {name!r}; known: "
+                         f"{', '.join(EMBEDDED_SAMPLES)}")
+    return load_sample_table(str(resources.files("lanas_jax.benchmarks") / "data"
+                                 / EMBEDDED_SAMPLES[name]))
+
+
 #: Embedded NAS-Bench-201 ground truths (``--ground_truth=nb201_cifar10`` ...) -> dataset key.
 NB201_TABLES = {"nb201_cifar10": "cifar10", "nb201_cifar100": "cifar100",
                 "nb201_imagenet16": "imagenet16"}
