@@ -166,3 +166,17 @@ def test_augmentation_changes_training_and_stays_keyed(splits):
     assert one.loss_per_seed[0, 0] != plain.loss_per_seed[0, 0]
     np.testing.assert_array_equal(one.loss_per_seed, two.loss_per_seed)
     np.testing.assert_array_equal(one.val, two.val)
+
+
+def test_masked_programs_are_kept_and_static_ones_released():
+    """A masked group's trainer (its architecture an input: all of NB201) is kept for the next
+    chunk; a static network's (one NASNet cell) is released. Before this, NB201's masked model
+    counted as static and every chunk of a sample table recompiled (70 s each on an H200)."""
+    from lanas_jax.evaluators.train import _static
+    from lanas_jax.training.models import SpaceTrainer
+
+    for name, static in (("nb201", False), ("nasnet", True), ("convnet", False)):
+        space = get_space(name)
+        trainer = SpaceTrainer(space, (8, 8, 1), 10, get_recipe("tiny"))
+        arch = space.sample(jax.random.PRNGKey(0))
+        assert _static(trainer.model(trainer.group(space.to_host(arch)))) is static, name

@@ -51,6 +51,12 @@ def clear_cache() -> None:
     _PROGRAMS.clear()
 
 
+def _static(model) -> bool:
+    """A network built for one architecture (its program is never run again), as opposed to a
+    masked group's, whose architecture is an input (``takes_arch``: e.g. all of NB201)."""
+    return isinstance(model, FlaxModel) and not model.takes_arch
+
+
 class TrainingDiverged(ValueError):
     """Training produced a NaN/inf loss or parameter for at least one architecture."""
 
@@ -206,7 +212,7 @@ class TrainEvaluator(Evaluator):
         t0 = time.time()
         program = train_batch.lower(m_keys, m_archs, self.data, model=model,
                                     recipe=self.recipe, vectorize=self.vectorize).compile()
-        if not isinstance(model, FlaxModel):
+        if not _static(model):
             while len(_PROGRAMS) >= _MAX_PROGRAMS:
                 _PROGRAMS.pop(next(iter(_PROGRAMS)))
             _PROGRAMS[cache_key] = program
@@ -244,7 +250,7 @@ class TrainEvaluator(Evaluator):
                     out[name][part] = np.asarray(r).reshape(size, n_seeds)[: len(part)]
                 finite[part] = np.asarray(res[3]).reshape(size, n_seeds)[: len(part)]
                 seconds[part] = wall / size
-                if isinstance(model, FlaxModel):
+                if _static(model):
                     # One architecture's program, never run again: release it and what JAX
                     # cached for it (see _program), or a long static search runs out of
                     # memory mappings.
