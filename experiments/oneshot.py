@@ -46,17 +46,25 @@ from lanas_jax.runner import run_search
 from lanas_jax.supernet import ranking, table
 from lanas_jax.supernet.checkpoint import Checkpointer
 from lanas_jax.supernet.evolution import SposEvolution, evolve
+from lanas_jax.supernet.methods import GRADIENT_METHODS, method_candidates, train_method
 from lanas_jax.supernet.models import build_supernet
 from lanas_jax.supernet.pipeline import train_supernet, vae_seed_tokens
 from lanas_jax.supernet.score import score_space
 from lanas_jax.supernet.train import METHODS, OneShotConfig, data_mesh
 from lanas_jax.training.recipe import RECIPES, Recipe, get_recipe
 
-SEARCHES = ("evolution", "vaenas", "lanas", "random")
+SEARCHES = ("evolution", "vaenas", "lanas", "random", "own")
 
-_METHOD = common_flags.DEFINE_enum("method", "spos", list(METHODS), "Supernet training method.")
-_SEARCH = common_flags.DEFINE_enum("search", "evolution", list(SEARCHES),
-                                   "Search on the trained supernet.")
+_METHOD = common_flags.DEFINE_enum(
+    "method", "spos", [*METHODS, *GRADIENT_METHODS],
+    "Supernet training method: one-shot (spos, fairnas, rsps, vaenas_os) or a gradient / "
+    "controller method that searches while it trains (darts, darts2, gdas, vaenas_g, enas, "
+    "nases).")
+_SEARCH = common_flags.DEFINE_enum(
+    "search", None, list(SEARCHES),
+    "Search on the trained supernet; 'own' takes the method's own proposals (DARTS's derived "
+    "cell, ENAS's controller samples). Default: evolution for one-shot methods, own for the "
+    "others.")
 _SUPERNET_RECIPE = common_flags.DEFINE_enum(
     "supernet_recipe", None, sorted(RECIPES),
     "Recipe of the supernet's training (default: supernet_<space>_digits).")
@@ -83,12 +91,13 @@ _SCORE_IMAGES = common_flags.DEFINE_integer(
     "score_images", 0, "Validation images per scoring (0 = the whole validation split).")
 
 
-def _config(space, recipe_name: str, recipe, splits, epochs: int) -> dict:
+def _config(space, recipe_name: str, recipe, splits, epochs: int, cfg) -> dict:
     return {"space": space.name, "dataset": splits.name, "method": _METHOD.value,
             "recipe": {"name": recipe_name, **recipe.to_dict()}, "epochs": epochs,
             "bn": _BN.value, "seed": _SEED.value, "n_train": int(splits.x_train.shape[0]),
             "vaenas_os": {"n_vae": _N_VAE.value, "n_samples": _N_SAMPLES.value,
-                          "eps_inc": _EPS_INC.value}}
+                          "eps_inc": _EPS_INC.value},
+            "method_config": repr(cfg)}
 
 
 def _ground_truth(space):
@@ -143,10 +152,14 @@ def _check_split(gt, splits) -> None:
                              f"{have[0]!r}, {have[1]}, {have[2]}: its ranking would not compare")
 
 
-def _search(space, supernet, state, cfg, scores, score_fn, evaluator,
+def _search(name, space, supernet, state, cfg, scores, score_fn, evaluator,
             key) -> tuple[np.ndarray, np.ndarray]:
-    """``(indices or tokens evaluated, their supernet scores)`` of ``--search``."""
-    name, budget = _SEARCH.value, _BUDGET.value
+    """``(tokens evaluated, their supernet scores)`` of the search ``name``."""
+    budget = _BUDGET.value
+    if name == "own":  # the method's proposals, its own pick first, scored on the supernet
+        spec = GRADIENT_METHODS[_METHOD.value]
+        tokens = method_candidates(spec, supernet, cfg, state, key, budget)
+        return np.asarray(tokens), np.asarray(jax.jit(score_fn)(tokens))
     if name in ("evolution", "vaenas"):
         ga = SposEvolution(population=_POPULATION.value, top_k=min(10, _POPULATION.value),
                            iterations=budget // _POPULATION.value)
@@ -185,12 +198,18 @@ def main(argv):
     if epochs < 1 or _BUDGET.value < 1:
         raise app.UsageError(f"--epochs and --budget must be >= 1, got {epochs}, "
                              f"{_BUDGET.value}")
-    if _SEARCH.value in ("evolution", "vaenas") and _BUDGET.value < _POPULATION.value:
+    method = _METHOD.value
+    search = _SEARCH.value or ("own" if method in GRADIENT_METHODS else "evolution")
+    if search in ("evolution", "vaenas") and _BUDGET.value < _POPULATION.value:
         raise app.UsageError(f"--budget={_BUDGET.value} is below one population "
                              f"(--population={_POPULATION.value})")
-    if _SEARCH.value == "vaenas" and _METHOD.value != "vaenas_os":
+    if search == "vaenas" and method != "vaenas_os":
         raise app.UsageError("--search=vaenas starts from VAENAS-OS's VAE: use it with "
                              "--method=vaenas_os")
+    if search == "own" and method not in GRADIENT_METHODS:
+        raise app.UsageError(f"--search=own takes a gradient or controller method's own "
+                             f"proposals; --method={method} has none: use evolution, lanas or "
+                             "random")
     gt = _ground_truth(space)
     splits = train_flags.splits()
     if gt is not None:
@@ -199,15 +218,19 @@ def main(argv):
         supernet = build_supernet(space, splits.num_classes, recipe, bn=_BN.value)
     except ValueError as e:
         raise app.UsageError(f"--space={space.name}: {e}") from None
+    spec = GRADIENT_METHODS.get(method)
     try:
-        cfg = OneShotConfig(method=_METHOD.value, n_vae=_N_VAE.value, n_samples=_N_SAMPLES.value,
-                            eps_inc=_EPS_INC.value)
+        if spec is None:
+            cfg = OneShotConfig(method=method, n_vae=_N_VAE.value, n_samples=_N_SAMPLES.value,
+                                eps_inc=_EPS_INC.value)
+        else:
+            cfg = spec.make_config(epochs)
     except ValueError as e:
-        raise app.UsageError(str(e)) from None
+        raise app.UsageError(f"--method={method}: {e}") from None
     tx = recipe.optax_optimizer(int(splits.x_train.shape[0]))
     out = _OUTPUT_DIR.value
     os.makedirs(out, exist_ok=True)
-    config = _config(space, recipe_name, recipe, splits, epochs)
+    config = _config(space, recipe_name, recipe, splits, epochs, cfg)
     ckpt_dir = os.path.join(out, "checkpoints")
     if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir) and not _RESUME.value:
         raise app.UsageError(f"{ckpt_dir} holds a previous run's checkpoints: pass --resume to "
@@ -216,13 +239,18 @@ def main(argv):
     mesh = data_mesh() if n_dev > 1 and recipe.batch_size % n_dev == 0 else None
     key = jax.random.key(_SEED.value)
     logging.info("training the %s supernet (%s, %d epochs, %s) on %s, %d device(s)",
-                 space.name, cfg.method, epochs, recipe_name, splits.name, n_dev)
+                 space.name, method, epochs, recipe_name, splits.name, n_dev)
     t0 = time.perf_counter()
     with Checkpointer(ckpt_dir, config=config) as ckpt:
         try:
-            state, history = train_supernet(supernet, cfg, tx, recipe.batch_size, splits,
-                                            jax.random.fold_in(key, 0), epochs,
-                                            checkpointer=ckpt, mesh=mesh, log=logging.info)
+            if spec is None:
+                state, history = train_supernet(supernet, cfg, tx, recipe.batch_size, splits,
+                                                jax.random.fold_in(key, 0), epochs,
+                                                checkpointer=ckpt, mesh=mesh, log=logging.info)
+            else:  # searches while it trains: its own loop (one device)
+                state, history = train_method(spec, supernet, cfg, tx, recipe.batch_size,
+                                              splits, jax.random.fold_in(key, 0), epochs,
+                                              checkpointer=ckpt, log=logging.info)
         except (FloatingPointError, ValueError) as e:
             raise app.UsageError(f"supernet training: {e}") from None
     train_seconds = time.perf_counter() - t0
@@ -243,7 +271,7 @@ def main(argv):
             return jnp.asarray(scores)[jax.vmap(space.index)(archs)]
         return evaluator.evaluate(archs).value
 
-    tokens, s = _search(space, supernet, state, cfg, scores, score_fn, evaluator,
+    tokens, s = _search(search, space, supernet, state, cfg, scores, score_fn, evaluator,
                         jax.random.fold_in(key, 1))
     search_seconds = time.perf_counter() - t1
     gt_scores = None
@@ -254,19 +282,23 @@ def main(argv):
         else:
             gt_scores = np.asarray(jax.jit(lambda ev, a: ev.evaluate(a).value)(evaluator,
                                                                                gt_archs))
-    result = _report(space, gt, gt_scores, splits, tokens, s, key)
-    result.update({"space": space.name, "dataset": splits.name, "method": cfg.method,
-                   "search": _SEARCH.value, "recipe": config["recipe"], "epochs": epochs,
+    first = search == "own" and spec.pick == "first"  # DARTS's derived cell is its answer
+    result = _report(space, gt, gt_scores, splits, tokens, s, key, found_first=first)
+    result.update({"space": space.name, "dataset": splits.name, "method": method,
+                   "search": search, "recipe": config["recipe"], "epochs": epochs,
                    "train_seconds": round(train_seconds, 1),
                    "search_seconds": round(search_seconds, 1), "budget": _BUDGET.value,
                    "bn": _BN.value, "seed": _SEED.value, "devices": n_dev, "history": history})
     _write(out, space, result, scores, gt, gt_scores, history)
 
 
-def _report(space, gt, gt_scores, splits, tokens, s, key) -> dict:
-    """The found architecture, the top-k, rank correlations and ground-truth lookups."""
+def _report(space, gt, gt_scores, splits, tokens, s, key, *, found_first: bool = False) -> dict:
+    """The found architecture (the best-scoring one, or the first of ``tokens`` when
+    ``found_first``), the top-k, rank correlations and ground-truth lookups."""
     archs = [space.from_tokens(jnp.asarray(t)) for t in tokens]
     order = np.argsort(-s, kind="stable")
+    if found_first:
+        order = np.concatenate([[0], order[order != 0]])
     seen, top = set(), []
     for i in order:
         d = space.describe(archs[i])

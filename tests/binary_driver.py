@@ -5,7 +5,7 @@ The binaries cannot be imported into the pytest process: each defines common fla
 binary in the same process fails with a duplicate-flag error (issue 12 item 5 removes the
 clash). Until then a test pays one interpreter start per binary, not one per invocation: the
 driver below re-parses the flags between calls, as ``app.run`` would, and records for each
-call what it printed and the ``UsageError`` it raised, if any.
+call what it printed and the ``UsageError`` (or ``sys.exit`` message) it raised, if any.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ for args in json.loads(sys.argv[2]):
         with contextlib.redirect_stdout(out):
             module.main([sys.argv[1]])
         error = None
-    except (app.UsageError, flags.Error) as e:
+    except (app.UsageError, flags.Error, SystemExit) as e:  # SystemExit: sys.exit("why")
         error = type(e).__name__ + ": " + str(e)
     results.append({"stdout": out.getvalue(), "error": error})
 with open(sys.argv[3], "w") as f:

@@ -1,0 +1,123 @@
+"""Gradient and controller NAS methods on a supernet, behind one training loop.
+
+Each method module (:mod:`lanas_jax.gradient.darts`, :mod:`lanas_jax.gradient.gdas`,
+:mod:`lanas_jax.supernet.vaenas_g`, :mod:`lanas_jax.controller.enas`,
+:mod:`lanas_jax.controller.nases`) exposes the same four things: a frozen ``Config``, a pytree
+``State`` whose ``variables`` are the supernet's, ``init_state(supernet, cfg, tx, key, x)``,
+``train_epoch(supernet, cfg, tx, batch_size, state, x_train, y_train, x_val, y_val, key)`` (one
+``lax.scan``) and ``candidates(supernet, cfg, state, key, num)`` (token sequences, the method's
+own pick first). :func:`train_method` runs any of them epoch by epoch, checkpointed and
+resumable like :func:`lanas_jax.supernet.pipeline.train_supernet`; epoch ``e`` uses
+``fold_in(key, e)``, so a resumed run ends with the same state as an uninterrupted one.
+
+How the found architecture is chosen (:attr:`MethodSpec.pick`): DARTS, GDAS and VAENAS-G derive
+one architecture from their architecture parameters (DARTS Sec. 2.4: the argmax per edge), so
+their own pick is the found one (``"first"``); ENAS and NASES sample from the trained controller
+and keep the sample that scores best with the shared weights (ENAS Sec. 2.2, NASES Sec. 3.3:
+``"best"``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    """A method: its module, the config class's name and keyword options, how to pick."""
+
+    module: str
+    config: str
+    options: tuple[tuple[str, Any], ...] = ()
+    pick: str = "first"
+    horizon: bool = False  # the config takes ``epochs`` (an annealing schedule's length)
+
+    def load(self):
+        return importlib.import_module(self.module)
+
+    def make_config(self, epochs: int, **overrides):
+        """The method's config with its options, ``epochs`` where it anneals, ``overrides``."""
+        opts = dict(self.options)
+        if self.horizon:
+            opts["epochs"] = epochs
+        opts.update(overrides)
+        return getattr(self.load(), self.config)(**opts)
+
+
+GRADIENT_METHODS: dict[str, MethodSpec] = {
+    "darts": MethodSpec("lanas_jax.gradient.darts", "DartsConfig", (("order", 1),)),
+    "darts2": MethodSpec("lanas_jax.gradient.darts", "DartsConfig", (("order", 2),)),
+    "gdas": MethodSpec("lanas_jax.gradient.gdas", "GdasConfig", horizon=True),
+    "vaenas_g": MethodSpec("lanas_jax.supernet.vaenas_g", "VaenasGConfig"),
+    "enas": MethodSpec("lanas_jax.controller.enas", "EnasConfig", pick="best"),
+    "nases": MethodSpec("lanas_jax.controller.nases", "NasesConfig", pick="best"),
+}
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _epoch(module, supernet, cfg, tx, batch_size, state, x, y, x_val, y_val, key):
+    state, m = module.train_epoch(supernet, cfg, tx, batch_size, state, x, y, x_val, y_val, key)
+    return state, {k: jnp.mean(v) for k, v in m.items()}
+
+
+def train_method(spec: MethodSpec, supernet, cfg, tx, batch_size: int, splits, key: jax.Array,
+                 epochs: int, *, checkpointer=None, log: Callable[[str], None] = print,
+                 on_epoch: Callable[[int], None] | None = None) -> tuple[Any, dict]:
+    """Train ``epochs`` epochs of the method ``spec``; returns ``(state, history)``.
+
+    ``history`` holds each epoch's mean of every metric the method reports (at least ``loss``
+    and ``accuracy``) and ``seconds``. With a checkpointer the state and history are saved after
+    every epoch and a run restarts from the latest saved one.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    module = spec.load()
+    x, y = jnp.asarray(splits.x_train), jnp.asarray(splits.y_train)
+    x_val, y_val = jnp.asarray(splits.x_val), jnp.asarray(splits.y_val)
+    state = module.init_state(supernet, cfg, tx, jax.random.fold_in(key, -1), x[:2])
+    history: dict = {"seconds": []}
+    start = 0
+    if checkpointer is not None and checkpointer.latest_step() is not None:
+        start = checkpointer.latest_step()
+        state, meta = checkpointer.restore(start, state)
+        history = meta["history"]
+        log(f"resumed from the checkpoint of epoch {start} ({checkpointer.directory})")
+    for e in range(start, epochs):
+        t0 = time.perf_counter()
+        state, m = _epoch(module, supernet, cfg, tx, batch_size, state, x, y, x_val, y_val,
+                          jax.random.fold_in(key, e))
+        m = {k: float(v) for k, v in m.items()}
+        if not np.isfinite(m["loss"]):
+            raise FloatingPointError(f"training diverged at epoch {e + 1} (loss {m['loss']}); "
+                                     "lower the learning rate")
+        seconds = time.perf_counter() - t0
+        for name, v in (*m.items(), ("seconds", seconds)):
+            history.setdefault(name, []).append(v)
+        left = (epochs - e - 1) * float(np.median(history["seconds"][-3:]))
+        extra = "".join(f", {k} {v:.3g}" for k, v in m.items() if k not in ("loss", "accuracy"))
+        log(f"epoch {e + 1}/{epochs}: loss {m['loss']:.4f} train acc {m['accuracy']:.3f}"
+            f"{extra} ({seconds:.1f} s; ~{left:.0f} s left)")
+        if checkpointer is not None:
+            checkpointer.save(e + 1, state, {"history": history})
+        if on_epoch is not None:
+            on_epoch(e + 1)
+    return state, history
+
+
+def method_candidates(spec: MethodSpec, supernet, cfg, state, key: jax.Array,
+                      num: int) -> jax.Array:
+    """``[num, L]`` int32 token sequences the method proposes, its own pick first, each made
+    canonical through the space (so equal architectures have equal tokens)."""
+    space = supernet.space
+    tokens = jax.jit(spec.load().candidates, static_argnums=(0, 1, 4))(supernet, cfg, state,
+                                                                       key, num)
+    return jax.vmap(lambda t: space.tokens(space.from_tokens(t)))(tokens).astype(jnp.int32)
