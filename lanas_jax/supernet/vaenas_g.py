@@ -25,9 +25,12 @@ the output of every op at every position as a differentiable gate input, and our
 masking, with no gate to differentiate), so the binary gate would need a soft-gate forward per
 supernet; REINFORCE needs only the sampled path's loss, for any space; (b) REINFORCE on
 ``-L_val`` is the zeroth-order counterpart of the binary gate's first-order estimate of the same
-``L_val``. The baseline ``b`` is an exponential moving average of the reward (decay 0.99, the
-ProxylessNAS code's ``rl_baseline_decay_weight``), started at the first reward; ``w`` is
-optimised by Adam(lr 1e-3, b1 0, b2 0.999, eps 1e-8), ProxylessNAS's architecture optimiser.
+``L_val``. The baseline ``b`` is an exponential moving average of the reward (decay 0.99,
+``rl_baseline_decay_weight`` of ProxylessNAS's ``search/imagenet_arch_search.py``), started at
+the first reward; ``w`` is optimised by Adam(lr 1e-3, b1 0, b2 0.999, eps 1e-8), the same
+script's ``arch_*`` defaults. ``w`` starts at zero (uniform; the script's ``normal`` init with
+std 1e-3 is near-uniform too). ProxylessNAS also warms the weights up for 40 epochs and steps
+``w`` every 5 weight steps; Alg. 3 steps both every iteration with no warm-up, which we follow.
 
 **Where the paper is silent, and what we chose.**
 
