@@ -38,7 +38,9 @@ std 1e-3 is near-uniform too). ProxylessNAS also warms the weights up for 40 epo
   does not say how to correct it. We apply the on-policy formula to the VAE's sample without
   importance weights (``q_theta(alpha)`` is an intractable marginal). With ``b ~ E_q[R]`` the
   expected update is ``Cov_q(R, onehot(alpha)) + (E_q[R] - b)(q - p)``, i.e. it raises the
-  choices whose presence in the VAE's samples correlates with a lower validation loss.
+  choices whose presence in the VAE's samples correlates with a lower validation loss. While
+  the loss is falling the lagging baseline keeps ``E_q[R] - b > 0``, so the second term also
+  pulls ``p_w`` towards the VAE's ``q`` (on-policy, ``q = p``, it vanishes).
 * ``log p_w`` is of the VAE's raw tokens, so a token the space ignores (a ConvNet layer beyond
   the sampled depth) gets a zero-mean update, not a pull towards the canonical 0.
 * Alg. 3 line 6 ranks ``N_s`` architectures drawn from the *uniform* ``U(alpha)`` (unlike
