@@ -122,6 +122,7 @@ def test_same_key_same_result_and_convnet_epoch():
     assert any(jax.tree.leaves(moved))  # n_vae = 1: the VAE was retrained
     cands = _candidates(CONV, CFG, a, jax.random.PRNGKey(3), 5)
     assert cands.dtype == jnp.int32 and cands.shape == (5, 6)
+    assert len({tuple(c) for c in np.asarray(cands)}) == 5  # distinct
     best = jnp.argmax(vg.log_probs(CONV.space, a.arch_logits), -1)
     np.testing.assert_array_equal(cands[0], CONV.space.tokens(CONV.space.from_tokens(best)))
     with pytest.raises(ValueError):
@@ -137,7 +138,4 @@ def test_nb201_epoch_runs():
     state, m = jax.jit(lambda s, k: vg.train_epoch(net, cfg, tx, 4, s, x, y, x, y, k))(
         state, jax.random.PRNGKey(1))
     assert m["loss"].shape == (2,) and np.isfinite(m["loss"]).all()
-    assert int(state.epoch) == 1
-    cands = _candidates(net, cfg, state, jax.random.PRNGKey(2), 4)
-    assert cands.shape == (4, 6) and (np.asarray(cands) < 5).all()
-    assert len({tuple(c) for c in np.asarray(cands)}) == 4  # distinct
+    assert int(state.epoch) == 1 and int(state.step) == 2
