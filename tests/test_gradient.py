@@ -139,7 +139,7 @@ def test_gumbel_sample_is_one_hot_forward_and_differentiable_backward():
     for space in (nb201.NB201(), cspace.ConvNet()):
         alpha = mixed.init_alpha(space, jax.random.PRNGKey(0), scale=1.0)
         c = jax.random.normal(jax.random.PRNGKey(1), alpha.shape)
-        for seed in range(3):
+        for seed in range(2):
             key = jax.random.PRNGKey(seed)
             h, tokens = gdas.gumbel_hard(space, alpha, key, 1.0)
             np.testing.assert_array_equal(h, jax.nn.one_hot(tokens, alpha.shape[1]))

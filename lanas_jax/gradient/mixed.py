@@ -28,6 +28,8 @@ probability (NB201: the product of the edges' op probabilities; ConvNet:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,16 +152,21 @@ def ranked(space, alpha: jax.Array, num: int, *, exclude_none: bool = True) -> j
     """``int32[num, L]`` tokens: :func:`derive`'s pick first, then the most probable others
     (every architecture of the space is scored: both supported spaces are small)."""
     _check_space(space)
-    size = int(space.size().count)
-    archs = jax.vmap(space.from_index)(jnp.arange(size, dtype=jnp.int32))
-    tokens = jax.vmap(space.tokens)(archs).astype(jnp.int32)
-    scores = jax.vmap(lambda t: log_prob(space, alpha, t, exclude_none=exclude_none))(tokens)
-    allowed = size
+    masked_logits(space, alpha)  # checks the shape
+    allowed = int(space.size().count)
     if exclude_none and space.name == "nb201":
         allowed = (nb201.NUM_OPS - 1) ** nb201.NUM_EDGES
     if not 1 <= num <= allowed:
         raise ValueError(f"num must be in [1, {allowed}] (the architectures the derivation can "
                          f"give), got {num}")
+    return _top(space, alpha, num, exclude_none)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3))
+def _top(space, alpha, num: int, exclude_none: bool) -> jax.Array:
+    archs = jax.vmap(space.from_index)(jnp.arange(int(space.size().count), dtype=jnp.int32))
+    tokens = jax.vmap(space.tokens)(archs).astype(jnp.int32)
+    scores = jax.vmap(lambda t: log_prob(space, alpha, t, exclude_none=exclude_none))(tokens)
     pick = space.index(derive(space, alpha, exclude_none=exclude_none))
     scores = scores.at[pick].set(jnp.inf)
     return tokens[jax.lax.top_k(scores, num)[1]]
