@@ -62,7 +62,9 @@ class MaskedNb201Network(nn.Module):
     """:class:`~lanas_jax.spaces.nb201.Nb201Network` with :class:`MaskedCell` cells; called as
     ``(x, arch, train=)`` with a traced :class:`~lanas_jax.spaces.nb201.Nb201Arch`. ``bn`` is
     every BatchNorm's kind (:data:`~lanas_jax.spaces.nb201.BN_KINDS`; the supernet's are
-    affine-free)."""
+    affine-free). ``op_weights`` ``[6, 5]``, when given, replaces the one-hot of ``arch.ops``
+    (``arch`` is then unused): DARTS's mixed op ``sum_k w[e, k] op_k(x)`` on the same parameters
+    (Liu et al. 2019, Sec. 2.2; :mod:`lanas_jax.gradient.mixed`)."""
 
     num_classes: int
     channels: int = 16
@@ -70,8 +72,12 @@ class MaskedNb201Network(nn.Module):
     bn: str = "affine"
 
     @nn.compact
-    def __call__(self, x: jax.Array, arch, train: bool = False) -> jax.Array:
-        onehot = jax.nn.one_hot(arch.ops, space.NUM_OPS, dtype=x.dtype)
+    def __call__(self, x: jax.Array, arch, train: bool = False,
+                 op_weights: jax.Array | None = None) -> jax.Array:
+        if op_weights is None:
+            onehot = jax.nn.one_hot(arch.ops, space.NUM_OPS, dtype=x.dtype)
+        else:
+            onehot = jnp.asarray(op_weights, x.dtype)
         x = nn.Conv(self.channels, (3, 3), padding=((1, 1), (1, 1)), use_bias=False)(x)
         x = space._batch_norm(train, self.bn)(x)
         for stage in range(3):
