@@ -10,7 +10,6 @@ import pytest
 
 from lanas_jax.supernet import vaenas_g as vg
 from lanas_jax.supernet.convnet import ConvNetSupernet
-from lanas_jax.supernet.nb201 import Nb201Supernet
 from lanas_jax.vaenas.model import VAESizes
 from lanas_jax.vaenas.train import TrainConfig
 
@@ -128,14 +127,3 @@ def test_same_key_same_result_and_convnet_epoch():
     with pytest.raises(ValueError):
         vg.candidates(CONV, CFG, a, jax.random.PRNGKey(3), 0)
 
-
-def test_nb201_epoch_runs():
-    net = Nb201Supernet(num_classes=10, channels=4, cells=1)
-    x, y = _data(8, shape=(8, 8, 1), classes=10)
-    tx = optax.sgd(0.05, momentum=0.9)
-    cfg = dataclasses.replace(CFG, n_vae=2)
-    state = _init(net, cfg, tx, jax.random.PRNGKey(0), x)
-    state, m = jax.jit(lambda s, k: vg.train_epoch(net, cfg, tx, 4, s, x, y, x, y, k))(
-        state, jax.random.PRNGKey(1))
-    assert m["loss"].shape == (2,) and np.isfinite(m["loss"]).all()
-    assert int(state.epoch) == 1 and int(state.step) == 2

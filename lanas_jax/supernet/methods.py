@@ -7,8 +7,9 @@ Each method module (:mod:`lanas_jax.gradient.darts`, :mod:`lanas_jax.gradient.gd
 ``train_epoch(supernet, cfg, tx, batch_size, state, x_train, y_train, x_val, y_val, key)`` (one
 ``lax.scan``) and ``candidates(supernet, cfg, state, key, num)`` (token sequences, the method's
 own pick first). :func:`train_method` runs any of them epoch by epoch, checkpointed and
-resumable like :func:`lanas_jax.supernet.pipeline.train_supernet`; epoch ``e`` uses
-``fold_in(key, e)``, so a resumed run ends with the same state as an uninterrupted one.
+resumable like :func:`lanas_jax.supernet.pipeline.train_supernet`; with ``k_init, k_epochs =
+split(key)``, epoch ``e`` uses ``fold_in(k_epochs, e)``, so a resumed run ends with the same
+state as an uninterrupted one.
 
 How the found architecture is chosen (:attr:`MethodSpec.pick`): DARTS, GDAS and VAENAS-G derive
 one architecture from their architecture parameters (DARTS Sec. 2.4: the argmax per edge), so
@@ -83,7 +84,8 @@ def train_method(spec: MethodSpec, supernet, cfg, tx, batch_size: int, splits, k
     module = spec.load()
     x, y = jnp.asarray(splits.x_train), jnp.asarray(splits.y_train)
     x_val, y_val = jnp.asarray(splits.x_val), jnp.asarray(splits.y_val)
-    state = module.init_state(supernet, cfg, tx, jax.random.fold_in(key, -1), x[:2])
+    k_init, k_epochs = jax.random.split(key)
+    state = module.init_state(supernet, cfg, tx, k_init, x[:2])
     history: dict = {"seconds": []}
     start = 0
     if checkpointer is not None and checkpointer.latest_step() is not None:
@@ -94,7 +96,7 @@ def train_method(spec: MethodSpec, supernet, cfg, tx, batch_size: int, splits, k
     for e in range(start, epochs):
         t0 = time.perf_counter()
         state, m = _epoch(module, supernet, cfg, tx, batch_size, state, x, y, x_val, y_val,
-                          jax.random.fold_in(key, e))
+                          jax.random.fold_in(k_epochs, e))
         m = {k: float(v) for k, v in m.items()}
         if not np.isfinite(m["loss"]):
             raise FloatingPointError(f"training diverged at epoch {e + 1} (loss {m['loss']}); "
