@@ -224,7 +224,9 @@ def main(argv):
             cfg = OneShotConfig(method=method, n_vae=_N_VAE.value, n_samples=_N_SAMPLES.value,
                                 eps_inc=_EPS_INC.value)
         else:
-            cfg = spec.make_config(epochs)
+            # DARTS's unrolled step uses the weights' learning rate (Liu et al. 2019, Sec. 2.3)
+            extra = {"xi": recipe.learning_rate} if method == "darts2" else {}
+            cfg = spec.make_config(epochs, **extra)
     except ValueError as e:
         raise app.UsageError(f"--method={method}: {e}") from None
     tx = recipe.optax_optimizer(int(splits.x_train.shape[0]))
