@@ -28,7 +28,8 @@ caller's retraining of the found architecture.
 
 Learning rates: the paper's stage-1 Adam 1e-5 (Sec. 4.1), and the controller's settings "follow
 the first stage" (Sec. 4.2), so 1e-5 for stage 2 too. At 1e-5 the autoencoder does not
-reconstruct NAS-Bench-201's cells within a CPU-affordable number of steps, so the default
+reconstruct NAS-Bench-201's cells within a CPU-affordable number of steps (20,000 steps of
+128: loss 6.0 -> 3.7, 0.3% exact), so the default
 ``pretrain_lr`` is 3e-3 (2,000 steps of 128 reconstruct every cell of a 2,000-step batch).
 """
 
@@ -60,7 +61,9 @@ class NasesConfig:
         architectures and learning rate (paper: 1e-5; ours is larger, see the module doc).
       policy_std: ``sigma`` of the Gaussian policy around ``g(u)`` (ours; embeddings lie in
         ``[-1, 1]^n``).
-      controller_lr: Adam's for ``g`` (paper: stage 1's, 1e-5).
+      controller_lr: Adam's for ``g`` (paper: stage 1's, 1e-5). On a toy reward (the share
+        of NB201 tokens equal to 4, 10 samples a step) 600 steps move the mean reward
+        0.19 -> 0.24 at 1e-5 and 0.33 -> 1.0 at 1e-3 (ENAS's controller: 0.21 -> 0.94).
       baseline_decay: the moving-average baseline's decay (ENAS: 0.99).
       controller_steps, num_samples, val_batch, update: as :class:`~.enas.EnasConfig` (ENAS's).
       pretrained_init: ``g`` starts as the pretrained simulator (the paper); ``False`` draws it
