@@ -46,7 +46,12 @@ from lanas_jax.runner import run_search
 from lanas_jax.supernet import ranking, table
 from lanas_jax.supernet.checkpoint import Checkpointer
 from lanas_jax.supernet.evolution import SposEvolution, evolve
-from lanas_jax.supernet.methods import GRADIENT_METHODS, method_candidates, train_method
+from lanas_jax.supernet.methods import (
+    GRADIENT_METHODS,
+    method_candidates,
+    train_method,
+    with_options,
+)
 from lanas_jax.supernet.models import build_supernet
 from lanas_jax.supernet.pipeline import train_supernet, vae_seed_tokens
 from lanas_jax.supernet.score import score_space
@@ -87,6 +92,10 @@ _N_SAMPLES = common_flags.DEFINE_integer("n_samples", 256,
                                          "VAENAS-OS: paths scored per VAE update (N_s).")
 _EPS_INC = common_flags.DEFINE_float("eps_inc", 0.02,
                                      "VAENAS-OS: growth of the VAE's share per VAE update.")
+_METHOD_OPTIONS = common_flags.DEFINE_list(
+    "method_options", [], "A gradient / controller method's settings, NAME=VALUE, comma-"
+    "separated (e.g. pretrained_init=false for NASES's ablation, order=2, "
+    "controller.learning_rate=1e-3); its config class lists the names.")
 _SCORE_IMAGES = common_flags.DEFINE_integer(
     "score_images", 0, "Validation images per scoring (0 = the whole validation split).")
 
@@ -219,6 +228,9 @@ def main(argv):
     except ValueError as e:
         raise app.UsageError(f"--space={space.name}: {e}") from None
     spec = GRADIENT_METHODS.get(method)
+    if spec is None and _METHOD_OPTIONS.value:
+        raise app.UsageError(f"--method_options set a gradient or controller method's config; "
+                             f"--method={method} takes its own flags (--n_vae, --eps_inc, ...)")
     try:
         if spec is None:
             cfg = OneShotConfig(method=method, n_vae=_N_VAE.value, n_samples=_N_SAMPLES.value,
@@ -226,7 +238,7 @@ def main(argv):
         else:
             # DARTS's unrolled step uses the weights' learning rate (Liu et al. 2019, Sec. 2.3)
             extra = {"xi": recipe.learning_rate} if method == "darts2" else {}
-            cfg = spec.make_config(epochs, **extra)
+            cfg = with_options(spec.make_config(epochs, **extra), _METHOD_OPTIONS.value)
     except ValueError as e:
         raise app.UsageError(f"--method={method}: {e}") from None
     tx = recipe.optax_optimizer(int(splits.x_train.shape[0]))

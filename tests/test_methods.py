@@ -67,3 +67,19 @@ def test_resumed_gdas_run_ends_with_the_uninterrupted_state(tmp_path):
     assert tokens.shape == (4, len(NET.space.vocab_sizes)) and tokens.dtype == np.int32
     for t in np.asarray(tokens):  # canonical: tokens of a valid architecture give themselves
         np.testing.assert_array_equal(t, NET.space.tokens(NET.space.from_tokens(t)))
+
+
+def test_method_options_reach_nested_configs_and_refuse_bad_values():
+    from lanas_jax.supernet.methods import with_options
+
+    nases = GRADIENT_METHODS["nases"].make_config(3)
+    c = with_options(nases, ["pretrained_init=false", "controller_lr=1e-3"])
+    assert (c.pretrained_init, c.controller_lr) == (False, 1e-3)
+    enas = with_options(GRADIENT_METHODS["enas"].make_config(3),
+                        ["controller.learning_rate=0.002"])
+    assert enas.controller.learning_rate == 0.002
+    for bad, why in ((["nope=1"], "no field 'nope'"), (["pretrained_init=maybe"], "true or"),
+                     (["controller_steps=1.5"], "int"), (["x"], "NAME=VALUE"),
+                     (["controller_steps=0"], "controller_steps")):
+        with pytest.raises(ValueError, match=why):
+            with_options(nases, bad)

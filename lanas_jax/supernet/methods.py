@@ -64,6 +64,52 @@ GRADIENT_METHODS: dict[str, MethodSpec] = {
 }
 
 
+def _parse(text: str, default: Any, name: str):
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{name} takes true or false, got {text!r}")
+        return text.lower() in ("true", "1")
+    for kind in (int, float, str):
+        if isinstance(default, kind):
+            try:
+                return kind(text)
+            except ValueError:
+                raise ValueError(f"{name} takes a {kind.__name__}, got {text!r}") from None
+    if default is None:  # an optional number: int if it reads as one, else float
+        try:
+            return int(text)
+        except ValueError:
+            return float(text)
+    raise ValueError(f"{name} ({type(default).__name__}) cannot be set from the command line")
+
+
+def with_options(cfg, options: list[str] | tuple[str, ...]):
+    """``cfg`` with ``NAME=VALUE`` overrides (``controller.learning_rate=1e-3`` reaches into a
+    nested config), each parsed as its field's type; ValueError naming an unknown field or a
+    value of the wrong type. The config's own checks run on the result."""
+    for item in options:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"method options are NAME=VALUE, got {item!r}")
+        cfg = _replace(cfg, name.split("."), text, name)
+    return cfg
+
+
+def _replace(obj, path: list[str], text: str, full: str):
+    fields = {f.name for f in dataclasses.fields(obj)}
+    if path[0] not in fields:
+        raise ValueError(f"{type(obj).__name__} has no field {path[0]!r} (in {full!r}); it "
+                         f"has {', '.join(sorted(fields))}")
+    value = getattr(obj, path[0])
+    if len(path) > 1:
+        if not dataclasses.is_dataclass(value):
+            raise ValueError(f"{full!r}: {path[0]} is not a nested config")
+        new = _replace(value, path[1:], text, full)
+    else:
+        new = _parse(text, value, full)
+    return dataclasses.replace(obj, **{path[0]: new})
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
 def _epoch(module, supernet, cfg, tx, batch_size, state, x, y, x_val, y_val, key):
     state, m = module.train_epoch(supernet, cfg, tx, batch_size, state, x, y, x_val, y_val, key)
