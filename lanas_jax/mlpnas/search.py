@@ -76,6 +76,9 @@ class MLPNASConfig:
       predictor_weight, surprise_weight: the predictor's loss weight and the adversarial
         reward bonus (see the module doc).
       child: how each child trains; finetune_epochs: the best one's further training.
+      pad_width: children are padded to their batch's widest layer (None) or to this width
+        (512: one compiled program for the whole search, and a child's result independent of
+        its batch-mates).
     """
 
     controller_epochs: int = 10
@@ -93,8 +96,12 @@ class MLPNASConfig:
     surprise_weight: float = 0.1
     child: ch.ChildConfig = ch.ChildConfig()
     finetune_epochs: int = 50
+    pad_width: int | None = None
 
     def __post_init__(self):
+        if self.pad_width is not None and self.pad_width not in mlp_space.WIDTHS:
+            raise ValueError(f"pad_width must be None or one of {mlp_space.WIDTHS}, got "
+                             f"{self.pad_width}")
         if min(self.controller_epochs, self.archs_per_epoch, self.hidden,
                self.controller_steps, self.finetune_epochs) < 1:
             raise ValueError("controller_epochs, archs_per_epoch, hidden, controller_steps and "
@@ -224,6 +231,7 @@ def search(cfg: MLPNASConfig, splits, key: jax.Array, log=None) -> SearchResult:
             pad = new + new[-1:] * (cfg.archs_per_epoch - len(new))
             batch = stack([archs[i] for i in pad])
             mw = ch.batch_width(batch)
+            mw = mw if cfg.pad_width is None else max(mw, cfg.pad_width)
             model = MaskedMLP(sp.max_layers, in_dim, out, max_width=mw)
             kk = [jax.random.fold_in(jax.random.fold_in(k_epoch, 1), j) for j in range(len(pad))]
             valid = jnp.arange(len(pad)) < len(new)
