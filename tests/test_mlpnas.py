@@ -162,3 +162,20 @@ def test_binary_writes_results(tmp_path) -> None:
     assert r["dataset"] == "breast_cancer" and r["variant"] == "oneshot" and r["seeds"] == 1
     assert 1 <= len(r["top5"]) <= 2 and set(r["best"]) == {"arch", "val", "test"}
     assert 0.0 <= r["best_test"] <= 1.0 and 0.5 < r["sklearn_test"] <= 1.0
+
+
+def test_csv_and_bundled_tables(tmp_path) -> None:
+    from lanas_jax.data import DatasetError
+
+    path = tmp_path / "t.csv"
+    rows = ["a,label,b"] + [f"{i},{'yes' if i % 2 else 'no'},{i * 0.5}" for i in range(20)]
+    path.write_text("\n".join(rows) + "\n")
+    s = load_dataset(f"csv:{path}", n_val=4, n_test=4, label_column=1)
+    assert s.num_classes == 2 and s.x_train.shape == (12, 2)
+    x = np.concatenate([s.x_train, s.x_val, s.x_test])
+    y = np.concatenate([s.y_train, s.y_val, s.y_test])
+    np.testing.assert_array_equal(y, (x[:, 0] % 2).astype(int))  # "no" < "yes"
+    with pytest.raises(DatasetError, match="non-numeric feature"):
+        load_dataset(f"csv:{path}", n_val=4, n_test=4)  # the last column is not the label
+    w = load_dataset("wine", n_val=36, n_test=36)
+    assert w.num_classes == 3 and w.x_train.shape == (106, 13)
