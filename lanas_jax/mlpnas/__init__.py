@@ -1,7 +1,8 @@
 """MLPNAS (seed 001 Sec. 4-5, issue 16): an LSTM controller over MLPs, children trained as one
 vmapped masked program, bigram weight sharing and the accuracy predictor.
 
-``search(MLPNASConfig(...), splits, key)`` runs one search (:mod:`.search`); the children's
+``search.search(MLPNASConfig(...), splits, key)`` runs one search (the function is not
+re-exported here: it would shadow its module :mod:`.search`); the children's
 trainer and the bigram bank are in :mod:`.children`. The space is the ``mlp`` space
 (:class:`~lanas_jax.spaces.mlp.MLPStack`, ``max_layers=10``), the controller
 :class:`~lanas_jax.controller.lstm.TokenController`.
@@ -24,10 +25,9 @@ from lanas_jax.mlpnas.search import (
     init_controller,
     predict,
     sample,
-    search,
     update,
 )
 
 __all__ = ["VARIANTS", "Bank", "ChildConfig", "FitResult", "MLPNASConfig", "SearchResult",
            "empty_bank", "finetune", "from_bank", "init_controller", "predict", "sample",
-           "search", "train_children", "update", "write_back"]
+           "train_children", "update", "write_back"]
