@@ -108,6 +108,10 @@ class _Net(nn.Module):
     def next_input(self, i, token):
         return self.embed[i, token]
 
+    def lstm_out(self, carry, x):
+        """One position's LSTM output: ``(carry, input) -> (carry, h [hidden])``."""
+        return self.cell(carry, x)
+
     def __call__(self):  # touches every parameter (init only)
         carry = (jnp.zeros(self.hidden), jnp.zeros(self.hidden))
         _, logits = self.step(carry, self.first_input(), 0)
@@ -228,6 +232,32 @@ class TokenController:
         body, init = self._run(params, valid, lambda logits, t: t)
         _, (_, lp, ent) = jax.lax.scan(body, init, (jnp.arange(self.length), valid, tokens))
         return lp.sum(), ent.sum()
+
+    def encode(self, params, tokens: jax.Array, valid=None) -> jax.Array:
+        """The LSTM output ``h [hidden]`` at the last live position of a given sequence
+        (teacher forcing; the end token's position included): a summary of the whole sequence
+        for a head that shares the LSTM (MLPNAS's accuracy predictor, seed 001 Sec. 4.2)."""
+        valid = self._valid(valid)
+        tokens = jnp.asarray(tokens, jnp.int32)
+        if tokens.shape != (self.length,):
+            raise ValueError(f"tokens must be int32[{self.length}], got shape {tokens.shape}")
+        net, end = self.net, self.cfg.end_token
+
+        def body(carry, inp):
+            lstm, x, ended, last = carry
+            i, ok, t = inp
+            lstm, h = net.apply(params, lstm, x, method=_Net.lstm_out)
+            live = ok & ~ended
+            last = jnp.where(live, h, last)
+            if end is not None:
+                ended = ended | (live & (t == end))
+            return (lstm, net.apply(params, i, t, method=_Net.next_input), ended, last), None
+
+        zeros = jnp.zeros((self.cfg.hidden,), jnp.float32)
+        init = ((zeros, zeros), net.apply(params, method=_Net.first_input),
+                jnp.zeros((), bool), zeros)
+        (_, _, _, last), _ = jax.lax.scan(body, init, (jnp.arange(self.length), valid, tokens))
+        return last
 
     def log_prob(self, params, tokens: jax.Array, valid=None) -> jax.Array:
         """``log pi(tokens)`` of one sequence ``int32[L]``."""
