@@ -211,3 +211,16 @@ class Checkpointer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def resume(checkpointer: Checkpointer | None, state: Any, history: dict,
+           log) -> tuple[Any, dict, int]:
+    """``(state, history, first epoch to run)``: the latest saved epoch's state and history
+    when ``checkpointer`` holds one (logged), else the arguments and 0. The training loops of
+    :mod:`~lanas_jax.supernet.pipeline` and :mod:`~lanas_jax.supernet.methods` start here."""
+    if checkpointer is None or checkpointer.latest_step() is None:
+        return state, history, 0
+    start = checkpointer.latest_step()
+    state, meta = checkpointer.restore(start, state)
+    log(f"resumed from the checkpoint of epoch {start} ({checkpointer.directory})")
+    return state, meta["history"], start

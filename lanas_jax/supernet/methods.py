@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lanas_jax.supernet.checkpoint import resume
+
 
 @dataclasses.dataclass(frozen=True)
 class MethodSpec:
@@ -133,12 +135,7 @@ def train_method(spec: MethodSpec, supernet, cfg, tx, batch_size: int, splits, k
     k_init, k_epochs = jax.random.split(key)
     state = module.init_state(supernet, cfg, tx, k_init, x[:2])
     history: dict = {"seconds": []}
-    start = 0
-    if checkpointer is not None and checkpointer.latest_step() is not None:
-        start = checkpointer.latest_step()
-        state, meta = checkpointer.restore(start, state)
-        history = meta["history"]
-        log(f"resumed from the checkpoint of epoch {start} ({checkpointer.directory})")
+    state, history, start = resume(checkpointer, state, history, log)
     for e in range(start, epochs):
         t0 = time.perf_counter()
         state, m = _epoch(module, supernet, cfg, tx, batch_size, state, x, y, x_val, y_val,

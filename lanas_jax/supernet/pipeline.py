@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lanas_jax.supernet import score as score_mod
+from lanas_jax.supernet.checkpoint import resume
 from lanas_jax.supernet.train import (
     OneShotConfig,
     SupernetState,
@@ -66,12 +67,7 @@ def train_supernet(supernet, cfg: OneShotConfig, tx, batch_size: int, splits, ke
     x_val, y_val = jnp.asarray(splits.x_val), jnp.asarray(splits.y_val)
     state = _init(supernet, tx, cfg, key, x[:2])
     history: dict = {"loss": [], "accuracy": [], "seconds": [], "eps": []}
-    start = 0
-    if checkpointer is not None and checkpointer.latest_step() is not None:
-        start = checkpointer.latest_step()
-        state, meta = checkpointer.restore(start, state)
-        history = meta["history"]
-        log(f"resumed from the checkpoint of epoch {start} ({checkpointer.directory})")
+    state, history, start = resume(checkpointer, state, history, log)
     for e in range(start, epochs):
         t0 = time.perf_counter()
         state, m = _epoch(supernet, cfg, tx, batch_size, state, x, y, jax.random.fold_in(key, e),
