@@ -12,8 +12,13 @@ inputs are standardised with the training split's mean and deviation (--standard
 search and the scikit-learn baseline alike.
 
 --variant: plain (Table 1), predictor (Table 2), oneshot (bigram weight sharing only),
-oneshot_predictor (Tables 3-6). Each of --seeds searches runs in turn (a loop, not vmapped: the
-never-retrain-a-seen-architecture rule makes each search's batches depend on its own past).
+oneshot_predictor (Tables 3-6). The --seeds searches run together: one vmapped controller, all
+searches' new children of a controller epoch trained as one program (each search keeps its own
+never-retrain rule and bigram bank; ``mlpnas.search_seeds``).
+
+Resumable: every controller epoch is checkpointed under --output_dir/checkpoints; after a kill,
+the same command with --resume continues after the last finished controller epoch and ends
+with the result of an uninterrupted run.
 
 Writes --output_dir/results.json (``dataset``, ``variant``, ``seeds``, ``top5`` and ``best``
 of the seed with the highest best validation accuracy, ``best_test`` = the mean over seeds of
@@ -47,7 +52,7 @@ _VARIANT = common_flags.DEFINE_enum("variant", "plain", list(mlpnas.VARIANTS),
                                     "plain, predictor, oneshot or oneshot_predictor.")
 _CTRL_EPOCHS = common_flags.DEFINE_integer("controller_epochs", 10, "Controller epochs.")
 _ARCHS = common_flags.DEFINE_integer("archs_per_epoch", 10, "Architectures sampled per epoch.")
-_SEEDS = common_flags.DEFINE_integer("seeds", 1, "Independent searches (a loop).")
+_SEEDS = common_flags.DEFINE_integer("seeds", 1, "Independent searches (vmapped).")
 _SEED = common_flags.DEFINE_integer("seed", 0, "Master seed.")
 _HIDDEN = common_flags.DEFINE_integer("hidden", 128, "Controller LSTM units (512: Table 6).")
 _MAX_LAYERS = common_flags.DEFINE_integer("max_layers", 10, "Searched layers at most.")
@@ -61,6 +66,10 @@ _SPLIT_SEED = common_flags.DEFINE_integer("split_seed", 0, "Seed of the fixed da
 _STANDARDIZE = common_flags.DEFINE_enum("standardize", "auto", ["auto", "on", "off"],
                                         "Standardise inputs (auto: flat tabular inputs only).")
 _OUTPUT_DIR = common_flags.DEFINE_string("output_dir", "results/mlpnas", "Where outputs go.")
+_RESUME = common_flags.DEFINE_bool("resume", False, "Continue from --output_dir's checkpoints.")
+_PAD = common_flags.DEFINE_integer(
+    "pad_width", None, "Pad every children's program to this width (one compiled program per "
+    "search; default: the widest layer of each controller epoch).")
 
 
 def _name(dataset: str) -> str:
@@ -134,16 +143,24 @@ def main(argv):
         cfg = mlpnas.MLPNASConfig(
             controller_epochs=_CTRL_EPOCHS.value, archs_per_epoch=_ARCHS.value,
             max_layers=_MAX_LAYERS.value, hidden=_HIDDEN.value, one_shot=one_shot,
-            predictor=predictor, finetune_epochs=_FINETUNE.value,
+            predictor=predictor, finetune_epochs=_FINETUNE.value, pad_width=_PAD.value,
             child=ch.ChildConfig(_CHILD_EPOCHS.value, _BATCH.value, patience=_PATIENCE.value))
     except (DatasetError, ValueError) as e:
         raise app.UsageError(str(e)) from None
     logging.info("%s", splits.describe())
+    ckpt_dir = os.path.join(_OUTPUT_DIR.value, "checkpoints")
+    if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir) and not _RESUME.value:
+        raise app.UsageError(f"{ckpt_dir} holds a previous run's checkpoints: pass --resume to "
+                             "continue it, or choose another --output_dir")
     t0 = time.time()
-    runs = []
-    for s in range(_SEEDS.value):
-        key = jax.random.fold_in(jax.random.PRNGKey(_SEED.value), s)
-        runs.append(mlpnas.search(cfg, splits, key, log=logging.info))
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(_SEED.value), s))(
+        np.arange(_SEEDS.value))
+    try:
+        runs = mlpnas.search_seeds(cfg, splits, keys, log=logging.info, checkpoint_dir=ckpt_dir)
+    except ValueError as e:
+        if "checkpoint dir" in str(e):
+            raise app.UsageError(str(e)) from None
+        raise
     lead = max(runs, key=lambda r: r.best["val"])
     result = {
         "dataset": splits.name, "variant": _VARIANT.value, "seeds": _SEEDS.value,
@@ -151,7 +168,7 @@ def main(argv):
         "best": {k: lead.best[k] for k in ("arch", "val", "test")},
         "best_test": float(np.mean([r.best["test"] for r in runs])),
         "sklearn_test": sklearn_test(splits, _SEED.value),
-        "seconds": time.time() - t0,
+        "seconds": max(r.seconds for r in runs),  # with the time before a resume
         "per_seed": [{"best": r.best, "top5": r.top, "history": r.history,
                       "child_epochs": r.child_epochs, "seconds": r.seconds,
                       "archive": r.archive} for r in runs],

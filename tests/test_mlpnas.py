@@ -4,6 +4,7 @@ equal children trained alone, a search is a function of its key, and the binary'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -133,13 +134,52 @@ def test_vmapped_children_equal_children_trained_alone(splits) -> None:
             np.testing.assert_allclose(a, b[i], atol=1e-5)
 
 
-def test_same_key_same_search(splits) -> None:
-    a = mlpnas.search(TINY, splits, jax.random.PRNGKey(0))
-    b = mlpnas.search(TINY, splits, jax.random.PRNGKey(0))
-    assert a.archive == b.archive and a.best == b.best
+def _same(a, b, atol=0.0) -> None:
+    assert [r["arch"] for r in a.archive] == [r["arch"] for r in b.archive]
+    np.testing.assert_allclose([r["val"] for r in a.archive], [r["val"] for r in b.archive],
+                               atol=atol)
+    assert a.best["arch"] == b.best["arch"]
+    np.testing.assert_allclose(a.best["test"], b.best["test"], atol=atol)
     assert [h["new"] for h in a.history] == [h["new"] for h in b.history]
+
+
+@pytest.fixture(scope="module")
+def seed0(splits):
+    return mlpnas.search(TINY, splits, jax.random.PRNGKey(0))
+
+
+def test_same_key_same_search(splits, seed0) -> None:
+    a, b = seed0, mlpnas.search(TINY, splits, jax.random.PRNGKey(0))
+    assert a.archive == b.archive and a.best == b.best
+    _same(a, b)
     assert sum(h["new"] for h in a.history) == len(a.archive)  # nothing trained twice
     assert any(r["from_bank"] > 0 for r in a.archive)  # epoch 1 reused epoch 0's bigrams
+
+
+def test_vmapped_seeds_equal_searches_alone(splits, seed0) -> None:
+    keys = jnp.stack([jax.random.PRNGKey(0), jax.random.PRNGKey(5)])
+    both = mlpnas.search_seeds(TINY, splits, keys)
+    _same(both[0], seed0, atol=1e-5)
+    _same(both[1], mlpnas.search(TINY, splits, keys[1]), atol=1e-5)
+    assert [r["arch"] for r in both[0].archive] != [r["arch"] for r in both[1].archive]
+
+
+def test_killed_search_resumes_to_the_same_result(splits, seed0, tmp_path) -> None:
+    import shutil
+
+    d = str(tmp_path / "ckpt")
+    full = mlpnas.search(TINY, splits, jax.random.PRNGKey(0), checkpoint_dir=d)
+    _same(full, seed0)
+    assert sorted(os.listdir(d)) == ["0", "1"]
+    shutil.rmtree(os.path.join(d, "1"))  # killed during controller epoch 1
+    logs = []
+    again = mlpnas.search(TINY, splits, jax.random.PRNGKey(0), log=logs.append,
+                          checkpoint_dir=d)
+    assert "resumed after controller epoch 0" in logs[0]
+    _same(again, full, atol=1e-6)
+    other = dataclasses.replace(TINY, controller_steps=3)
+    with pytest.raises(ValueError, match="different run config"):
+        mlpnas.search(other, splits, jax.random.PRNGKey(0), checkpoint_dir=d)
 
 
 def test_binary_writes_results(tmp_path) -> None:
@@ -148,9 +188,13 @@ def test_binary_writes_results(tmp_path) -> None:
             "--archs_per_epoch=2", "--child_epochs=1", "--finetune_epochs=1", "--max_layers=2",
             "--hidden=8", f"--output_dir={out}"]
     calls = run_calls("experiments.mlpnas", [good, ["--dataset=nope"],
-                                             ["--dataset=digits", "--seeds=0"]],
+                                             ["--dataset=digits", "--seeds=0"], good,
+                                             good + ["--resume"]],
                       tmp_path, fast_compile=True)
     assert calls[0]["error"] is None, calls[0]
+    assert "pass --resume" in calls[3]["error"]
+    assert calls[4]["error"] is None  # every controller epoch restored, the best fine-tuned again
+    assert calls[4]["stdout"].split("best test")[0] == calls[0]["stdout"].split("best test")[0]
     assert "Scikit-learn MLP test accuracy" in calls[0]["stdout"]
     assert "(1, sigmoid)" in calls[0]["stdout"]  # binary task: one sigmoid unit
     assert "unknown dataset 'nope'" in calls[1]["error"]
@@ -179,3 +223,21 @@ def test_csv_and_bundled_tables(tmp_path) -> None:
         load_dataset(f"csv:{path}", n_val=4, n_test=4)  # the last column is not the label
     w = load_dataset("wine", n_val=36, n_test=36)
     assert w.num_classes == 3 and w.x_train.shape == (106, 13)
+
+
+def test_bigram_curve_binary(tmp_path) -> None:
+    from experiments.mlpnas_bigram_curve import epochs_to_reach
+
+    hist = np.array([[0.5, 0.85, 0.95], [0.9, np.nan, np.nan], [0.1, 0.2, 0.3]])
+    assert epochs_to_reach(hist, 0.8).tolist() == [2, 1, 4]
+    out = str(tmp_path / "bg")
+    calls = run_calls("experiments.mlpnas_bigram_curve",
+                      [["--dataset=iris", "--archs=2", "--epochs=2", "--repeats=2",
+                        "--max_layers=2", f"--output_dir={out}"], ["--dataset=iris", "--archs=0"]],
+                      tmp_path, fast_compile=True)
+    assert calls[0]["error"] is None, calls[0]
+    assert "| threshold |" in calls[0]["stdout"] and "must be >= 1" in calls[1]["error"]
+    with open(os.path.join(out, "results.json")) as f:
+        r = json.load(f)
+    assert np.asarray(r["acc_hist"]["shared"]).shape == (2, 2, 2)
+    assert len(r["curves"]["scratch"]) == 2 and os.path.exists(os.path.join(out, "curve.png"))

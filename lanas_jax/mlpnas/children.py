@@ -291,6 +291,16 @@ def train_children(keys: jax.Array, archs, valid: jax.Array, bank: Bank | None, 
     return res, flags, bank
 
 
+@functools.partial(jax.jit, static_argnames=("model", "cfg", "share"))
+def train_children_seeds(keys: jax.Array, archs, valid: jax.Array, banks: Bank | None, data, *,
+                         model: MaskedMLP, cfg: ChildConfig, share: bool):
+    """:func:`train_children` for ``S`` independent searches as one program: ``keys [S, B, 2]``,
+    ``archs``/``valid`` ``[S, B]``, ``banks`` (with ``share``) stacked ``[S]``; each search's
+    children start from, and write back to, its own bank."""
+    one = functools.partial(train_children, model=model, cfg=cfg, share=share)
+    return jax.vmap(one, in_axes=(0, 0, 0, 0, None))(keys, archs, valid, banks, data)
+
+
 @functools.partial(jax.jit, static_argnames=("model", "cfg"))
 def finetune(key: jax.Array, arch, params: dict, data, *, model: MaskedMLP, cfg: ChildConfig
              ) -> FitResult:

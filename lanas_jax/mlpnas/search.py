@@ -31,154 +31,30 @@ easily predictable by the predictor") is our reading: a sample's reward is its v
 accuracy plus ``surprise_weight`` times the predictor's absolute error on it (predicted before
 the update).
 """
-
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from lanas_jax.controller.lstm import (
-    ControllerConfig,
-    TokenController,
-    moving_baseline,
-    reinforce_loss,
-)
 from lanas_jax.mlpnas import children as ch
-from lanas_jax.spaces import mlp as mlp_space
+from lanas_jax.mlpnas.controller import (  # noqa: F401 (re-exported: the search's public API)
+    VARIANTS,
+    MLPNASConfig,
+    init_controller,
+    predict,
+    sample,
+    sample_seeds,
+    update,
+    update_seeds,
+)
 from lanas_jax.spaces.base import stack, unstack
+from lanas_jax.supernet.checkpoint import Checkpointer
 from lanas_jax.training.masked_mlp import MaskedMLP
-
-VARIANTS = {"plain": (False, False), "predictor": (False, True), "oneshot": (True, False),
-            "oneshot_predictor": (True, True)}
-
-
-@dataclasses.dataclass(frozen=True)
-class MLPNASConfig:
-    """A search's settings (defaults: seed 001 Sec. 5.1 and the reference code).
-
-    Attributes:
-      controller_epochs, archs_per_epoch: 10 and 10 (Sec. 5.1).
-      max_layers: searched layers at most (issue 16: 10).
-      hidden: the controller LSTM's units (128; 512 as Table 6).
-      controller_lr, controller_lr_decay: Adam at ``lr / (1 + decay * step)`` (0.01, 0.1).
-      controller_steps: Adam steps per controller epoch on its samples (the reference code
-        fits its controller for 10 epochs on them).
-      baseline_decay: the moving-average baseline's decay (0.9: a window of about one
-        controller epoch's samples).
-      clip_norm: global gradient-norm clip of the controller (the reference's ``clipnorm=1``).
-      one_shot, predictor: bigram weight sharing (Sec. 4.1) and the accuracy predictor (4.2).
-      predictor_weight, surprise_weight: the predictor's loss weight and the adversarial
-        reward bonus (see the module doc).
-      child: how each child trains; finetune_epochs: the best one's further training.
-      pad_width: children are padded to their batch's widest layer (None) or to this width
-        (512: one compiled program for the whole search, and a child's result independent of
-        its batch-mates).
-    """
-
-    controller_epochs: int = 10
-    archs_per_epoch: int = 10
-    max_layers: int = 10
-    hidden: int = 128
-    controller_lr: float = 0.01
-    controller_lr_decay: float = 0.1
-    controller_steps: int = 10
-    baseline_decay: float = 0.9
-    clip_norm: float = 1.0
-    one_shot: bool = False
-    predictor: bool = False
-    predictor_weight: float = 1.0
-    surprise_weight: float = 0.1
-    child: ch.ChildConfig = ch.ChildConfig()
-    finetune_epochs: int = 50
-    pad_width: int | None = None
-
-    def __post_init__(self):
-        if self.pad_width is not None and self.pad_width not in mlp_space.WIDTHS:
-            raise ValueError(f"pad_width must be None or one of {mlp_space.WIDTHS}, got "
-                             f"{self.pad_width}")
-        if min(self.controller_epochs, self.archs_per_epoch, self.hidden,
-               self.controller_steps, self.finetune_epochs) < 1:
-            raise ValueError("controller_epochs, archs_per_epoch, hidden, controller_steps and "
-                             "finetune_epochs must be >= 1")
-        if not 0 <= self.baseline_decay < 1 or self.controller_lr <= 0:
-            raise ValueError(f"need baseline_decay in [0, 1) and controller_lr > 0, got "
-                             f"{self.baseline_decay}, {self.controller_lr}")
-
-    @property
-    def space(self) -> mlp_space.MLPStack:
-        return mlp_space.MLPStack(max_layers=self.max_layers)
-
-    @property
-    def controller(self) -> TokenController:
-        cfg = ControllerConfig(hidden=self.hidden, tanh_constant=None, temperature=None,
-                               entropy_weight=0.0, baseline_decay=self.baseline_decay,
-                               learning_rate=self.controller_lr, end_token=mlp_space.END)
-        return TokenController(self.space.vocab_sizes, cfg)
-
-    @property
-    def tx(self) -> optax.GradientTransformation:
-        lr, decay = self.controller_lr, self.controller_lr_decay
-        return optax.chain(optax.clip_by_global_norm(self.clip_norm),
-                           optax.adam(lambda t: lr / (1.0 + decay * t)))
-
-
-def init_controller(cfg: MLPNASConfig, key: jax.Array) -> dict:
-    """``{"params": {"lstm", "predictor"}, "opt", "baseline"}``: the controller, its sigmoid
-    predictor head (``w [hidden], b``), Adam's state and the baseline (0, as ENAS)."""
-    params = {"lstm": cfg.controller.init(key),
-              "predictor": {"w": jnp.zeros((cfg.hidden,)), "b": jnp.zeros(())}}
-    return {"params": params, "opt": cfg.tx.init(params), "baseline": jnp.zeros(())}
-
-
-def predict(cfg: MLPNASConfig, params: dict, tokens: jax.Array) -> jax.Array:
-    """The predictor's accuracies ``[M]`` of token sequences ``[M, L]`` (Sec. 4.2)."""
-    ctrl = cfg.controller
-    h = jax.vmap(lambda t: ctrl.encode(params["lstm"], t))(tokens)
-    return jax.nn.sigmoid(h @ params["predictor"]["w"] + params["predictor"]["b"])
-
-
-@functools.partial(jax.jit, static_argnames=("cfg", "num"))
-def sample(cfg: MLPNASConfig, params: dict, key: jax.Array, num: int):
-    """``num`` sequences ``[num, L]`` and their predicted accuracies ``[num]``."""
-    tokens, _, _ = cfg.controller.sample_batch(params["lstm"], key, num)
-    return tokens, predict(cfg, params, tokens)
-
-
-@functools.partial(jax.jit, static_argnames=("cfg",))
-def update(cfg: MLPNASConfig, state: dict, tokens: jax.Array, rewards: jax.Array,
-           seen_tokens: jax.Array, seen_acc: jax.Array, seen_mask: jax.Array):
-    """One controller epoch's REINFORCE (+ predictor) update: the baseline moves over
-    ``rewards [M]`` once, then ``controller_steps`` Adam steps on ``-mean log pi * adv`` plus,
-    with ``predictor``, ``predictor_weight`` times the mean squared error of the predictor on
-    the observed ``seen_*`` (padded, ``seen_mask``). Returns ``(state, metrics)``."""
-    ctrl = cfg.controller
-    baseline, adv = moving_baseline(state["baseline"], rewards, cfg.baseline_decay)
-
-    def loss_fn(params):
-        lp = jax.vmap(lambda t: ctrl.log_prob(params["lstm"], t))(tokens)
-        loss = reinforce_loss(lp, adv)
-        if cfg.predictor:
-            err = (predict(cfg, params, seen_tokens) - seen_acc) ** 2
-            mse = jnp.sum(err * seen_mask) / jnp.maximum(seen_mask.sum(), 1)
-            loss = loss + cfg.predictor_weight * mse
-        return loss
-
-    def step(carry, _):
-        params, opt = carry
-        loss, g = jax.value_and_grad(loss_fn)(params)
-        upd, opt = cfg.tx.update(g, opt, params)
-        return (optax.apply_updates(params, upd), opt), loss
-
-    (params, opt), losses = jax.lax.scan(step, (state["params"], state["opt"]), None,
-                                         length=cfg.controller_steps)
-    return ({"params": params, "opt": opt, "baseline": baseline},
-            {"loss": losses[0], "baseline": baseline, "advantage": adv})
 
 
 def flat_data(splits) -> tuple[jax.Array, ...]:
@@ -206,78 +82,210 @@ class SearchResult:
     child_epochs: int
 
 
-def search(cfg: MLPNASConfig, splits, key: jax.Array, log=None) -> SearchResult:
-    """Run MLPNAS on ``splits`` (train / val / test, ``num_classes``) from ``key``."""
+@dataclasses.dataclass
+class _Seed:
+    """One search's host-side record between controller epochs (JSON-able but ``best``)."""
+
+    archive: dict  # sequence key (tuple) -> record; "_tokens" / "_row" are private
+    history: list
+    seen_tokens: np.ndarray
+    seen_acc: np.ndarray
+    seen_mask: np.ndarray
+    best_mw: int | None = None
+    best_params: Any = None
+    child_epochs: int = 0
+
+    def to_meta(self) -> dict:
+        return {"archive": [[list(k), r] for k, r in self.archive.items()],
+                "history": self.history, "seen_tokens": self.seen_tokens.tolist(),
+                "seen_acc": self.seen_acc.tolist(), "seen_mask": self.seen_mask.tolist(),
+                "best_mw": self.best_mw, "child_epochs": self.child_epochs}
+
+    @classmethod
+    def from_meta(cls, m: dict) -> _Seed:
+        return cls({tuple(k): r for k, r in m["archive"]}, m["history"],
+                   np.asarray(m["seen_tokens"], np.int32), np.asarray(m["seen_acc"], np.float32),
+                   np.asarray(m["seen_mask"], np.float32), m["best_mw"], None, m["child_epochs"])
+
+
+def _arch_of(sp, r: _Seed):
+    """Any architecture of a search's archive (the shapes of a child's weights do not depend
+    on it)."""
+    return sp.from_tokens(jnp.asarray(next(iter(r.archive.values()))["_tokens"], jnp.int32))
+
+
+def _model(cfg: MLPNASConfig, in_dim: int, out: int, mw: int) -> MaskedMLP:
+    return MaskedMLP(cfg.space.max_layers, in_dim, out, max_width=mw)
+
+
+def _checkpoint_config(cfg: MLPNASConfig, keys: jax.Array, splits) -> dict:
+    """What a checkpoint must have been written under to be resumed."""
+    return {"config": repr(cfg), "keys": np.asarray(jax.random.key_data(keys)
+                                                    if jnp.issubdtype(keys.dtype,
+                                                                      jax.dtypes.prng_key)
+                                                    else keys).tolist(),
+            "data": [list(np.shape(a)) for a in splits.arrays()],
+            "dataset": getattr(splits, "name", "")}
+
+
+def search_seeds(cfg: MLPNASConfig, splits, keys: jax.Array, log=None,
+                 checkpoint_dir: str | None = None) -> list[SearchResult]:
+    """Run ``S = len(keys)`` independent MLPNAS searches on ``splits`` together (issue 16 item
+    6: "``--seeds=N`` runs N independent searches vmapped").
+
+    Each controller epoch samples every search's sequences in one vmapped call, trains every
+    search's new children in **one** program (:func:`~lanas_jax.mlpnas.children.
+    train_children_seeds`: ``[S, archs_per_epoch]`` children, each search padded with copies of
+    its own last new child, marked invalid, so every search keeps its never-retrain rule) and
+    updates every controller in one vmapped call. The children's program is padded to the
+    widest layer of the epoch over all searches (or ``cfg.pad_width``): with ``pad_width`` set,
+    search ``s`` here equals :func:`search` from ``keys[s]`` (``tests/test_mlpnas.py``).
+
+    ``checkpoint_dir``: after every controller epoch the controllers, banks, best children and
+    records are written there (orbax, synchronous, atomic); called again with the same
+    arguments, the search continues after the last saved epoch with the same result as an
+    uninterrupted one (the keys of an epoch are ``fold_in(key, epoch + 1)``). A checkpoint of
+    another configuration, data shape or key set is refused.
+    """
     t0 = time.time()
+    keys = jnp.asarray(keys)
+    n = keys.shape[0]
     sp, data = cfg.space, flat_data(splits)
     in_dim, classes = int(data[0].shape[1]), int(splits.num_classes)
-    out = ch.output_units(classes)
-    state = init_controller(cfg, jax.random.fold_in(key, 0))
-    bank = ch.empty_bank(in_dim, classes) if cfg.one_shot else None
-    cap = cfg.controller_epochs * cfg.archs_per_epoch
-    seen_tokens = np.zeros((cap, sp.max_layers), np.int32)
-    seen_acc, seen_mask = np.zeros(cap, np.float32), np.zeros(cap, np.float32)
-    archive: dict[tuple, dict] = {}
-    history, best_params, child_epochs = [], None, 0
-    from_tokens = jax.jit(jax.vmap(sp.from_tokens))
-    for epoch in range(cfg.controller_epochs):
-        k_epoch = jax.random.fold_in(key, epoch + 1)
-        tokens, preds = sample(cfg, state["params"], jax.random.fold_in(k_epoch, 0),
-                               cfg.archs_per_epoch)
-        archs = unstack(from_tokens(tokens))
-        names = [tuple(np.asarray(sp.key(a)).tolist()) for a in archs]
-        new = [i for i, n in enumerate(names) if n not in archive and n not in names[:i]]
-        if new:
-            pad = new + new[-1:] * (cfg.archs_per_epoch - len(new))
-            batch = stack([archs[i] for i in pad])
-            mw = ch.batch_width(batch)
+    out, a = ch.output_units(classes), cfg.archs_per_epoch
+    state = jax.vmap(lambda k: init_controller(cfg, jax.random.fold_in(k, 0)))(keys)
+    banks = None
+    if cfg.one_shot:
+        one = ch.empty_bank(in_dim, classes)
+        banks = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), one)
+    cap = cfg.controller_epochs * a
+    seeds = [_Seed({}, [], np.zeros((cap, sp.max_layers), np.int32), np.zeros(cap, np.float32),
+                   np.zeros(cap, np.float32)) for _ in range(n)]
+    start, spent = 0, 0.0
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = Checkpointer(checkpoint_dir, config=_checkpoint_config(cfg, keys, splits))
+        last = ckpt.latest_step()
+        if last is not None:
+            meta = ckpt.meta(last)
+            seeds = [_Seed.from_meta(m) for m in meta["seeds"]]
+            like = {"state": state, "banks": banks,
+                    "best": [None if r.best_mw is None else
+                             _model(cfg, in_dim, out, r.best_mw).init(
+                                 jax.random.PRNGKey(0), _arch_of(sp, r), data[0][:1])[0]
+                             for r in seeds]}
+            tree, meta = ckpt.restore(last, like)
+            state, banks = tree["state"], tree["banks"]
+            for r, p in zip(seeds, tree["best"], strict=True):
+                r.best_params = p
+            start, spent = last + 1, float(meta["seconds"])
+            if log:
+                log(f"resumed after controller epoch {last} from {checkpoint_dir}")
+    from_tokens = jax.jit(jax.vmap(jax.vmap(sp.from_tokens)))
+    for epoch in range(start, cfg.controller_epochs):
+        k_epoch = jax.vmap(lambda k, e=epoch: jax.random.fold_in(k, e + 1))(keys)
+        tokens, preds = sample_seeds(cfg, state["params"],
+                                     jax.vmap(lambda k: jax.random.fold_in(k, 0))(k_epoch), a)
+        archs_all = from_tokens(tokens)
+        tokens_h, preds_h = np.asarray(tokens), np.asarray(preds)
+        names, news, batches = [], [], []
+        for s, r in enumerate(seeds):
+            archs = unstack(jax.tree.map(lambda x, s=s: x[s], archs_all))
+            nm = [tuple(tokens_h[s, i].tolist()) for i in range(a)]
+            new = [i for i, q in enumerate(nm) if q not in r.archive and q not in nm[:i]]
+            pad = new + new[-1:] * (a - len(new)) if new else [0] * a
+            names.append(nm)
+            news.append(new)
+            batches.append(stack([archs[i] for i in pad]))
+        if any(news):
+            live = [b for b, new in zip(batches, news, strict=True) if new]
+            mw = max(ch.batch_width(b) for b in live)
             mw = mw if cfg.pad_width is None else max(mw, cfg.pad_width)
-            model = MaskedMLP(sp.max_layers, in_dim, out, max_width=mw)
-            kk = [jax.random.fold_in(jax.random.fold_in(k_epoch, 1), j) for j in range(len(pad))]
-            valid = jnp.arange(len(pad)) < len(new)
-            res, flags, bank = ch.train_children(jnp.stack(kk), batch, valid, bank, data,
-                                                 model=model, cfg=cfg.child, share=cfg.one_shot)
+            kk = jax.vmap(lambda k: jax.vmap(lambda c: jax.random.fold_in(
+                jax.random.fold_in(k, 1), c))(jnp.arange(a)))(k_epoch)
+            valid = jnp.asarray([[j < len(new) for j in range(a)] for new in news])
+            res, flags, banks = ch.train_children_seeds(
+                kk, stack(batches), valid, banks, data, model=_model(cfg, in_dim, out, mw),
+                cfg=cfg.child, share=cfg.one_shot)
             res_h = jax.device_get(res.replace(params=None))
             flags = np.asarray(flags)
-            for j, i in enumerate(new):
-                val = float(res_h.val_acc[j]) if res_h.finite[j] else 0.0
-                row = len(archive)
-                archive[names[i]] = {
-                    "arch": sp.describe(archs[i]), "val": val, "epochs": int(res_h.epochs[j]),
-                    "acc_hist": [float(v) for v in res_h.acc_hist[j]], "epoch": epoch,
-                    "from_bank": int(flags[j].sum()), "pred": float(preds[i]),
-                    "_arch": archs[i], "_row": row}
-                seen_tokens[row], seen_acc[row], seen_mask[row] = np.asarray(tokens[i]), val, 1.0
-                child_epochs += int(res_h.epochs[j])
-            j_best = int(np.argmax([archive[names[i]]["val"] for i in new]))
-            cur_best = max(archive.values(), key=lambda r: r["val"])
-            if cur_best is archive[names[new[j_best]]]:
-                best_params = (mw, jax.tree.map(lambda a, j=j_best: a[j], res.params))
-        scores = np.array([archive[n]["val"] for n in names], np.float32)
-        rewards = scores
-        if cfg.predictor:
-            rewards = scores + cfg.surprise_weight * np.abs(np.asarray(preds) - scores)
-        state, metrics = update(cfg, state, tokens, jnp.asarray(rewards), seen_tokens,
-                                seen_acc, seen_mask)
-        history.append({"epoch": epoch, "new": len(new), "mean_val": float(scores.mean()),
-                        "best_val": max(r["val"] for r in archive.values()),
-                        "baseline": float(metrics["baseline"]),
-                        "pred_mae": float(np.abs(np.asarray(preds) - scores).mean()),
-                        "seconds": time.time() - t0})
+            for s, (r, new) in enumerate(zip(seeds, news, strict=True)):
+                _record(r, s, new, names[s], tokens_h[s], preds_h[s], res_h, flags, res.params,
+                        mw, epoch, sp, archs_all)
+        for s, r in enumerate(seeds):
+            scores = np.array([r.archive[q]["val"] for q in names[s]], np.float32)
+            rewards = scores
+            if cfg.predictor:
+                rewards = scores + cfg.surprise_weight * np.abs(preds_h[s] - scores)
+            r.history.append({"epoch": epoch, "new": len(news[s]),
+                              "mean_val": float(scores.mean()),
+                              "best_val": max(x["val"] for x in r.archive.values()),
+                              "pred_mae": float(np.abs(preds_h[s] - scores).mean()),
+                              "_rewards": rewards.tolist()})
+        rewards = jnp.asarray([r.history[-1].pop("_rewards") for r in seeds], jnp.float32)
+        state, metrics = update_seeds(cfg, state, tokens, rewards,
+                                      jnp.asarray(np.stack([r.seen_tokens for r in seeds])),
+                                      jnp.asarray(np.stack([r.seen_acc for r in seeds])),
+                                      jnp.asarray(np.stack([r.seen_mask for r in seeds])))
+        elapsed = spent + time.time() - t0
+        for s, r in enumerate(seeds):
+            r.history[-1].update(baseline=float(metrics["baseline"][s]), seconds=elapsed)
         if log:
-            h = history[-1]
-            log(f"controller epoch {epoch}: {h['new']} new, mean val {h['mean_val']:.3f}, best "
-                f"{h['best_val']:.3f}, baseline {h['baseline']:.3f} ({h['seconds']:.0f}s)")
-    top = sorted(archive.values(), key=lambda r: -r["val"])
+            h = [r.history[-1] for r in seeds]
+            log(f"controller epoch {epoch}: new {[x['new'] for x in h]}, mean val "
+                f"{np.mean([x['mean_val'] for x in h]):.3f}, best "
+                + ", ".join(f"{x['best_val']:.3f}" for x in h) + f" ({elapsed:.0f}s)")
+        if ckpt is not None:
+            ckpt.save(epoch, {"state": state, "banks": banks,
+                              "best": [r.best_params for r in seeds]},
+                      {"seeds": [r.to_meta() for r in seeds], "seconds": elapsed})
+    if ckpt is not None:
+        ckpt.close()
+    return [_finish(cfg, r, jax.random.fold_in(keys[s], 10**6), data, in_dim, out,
+                    spent + time.time() - t0) for s, r in enumerate(seeds)]
+
+
+def _record(r: _Seed, s: int, new: list[int], names, tokens, preds, res_h, flags, params, mw,
+            epoch, sp, archs_all) -> None:
+    """Enter search ``s``'s new children into its archive (and its best child's weights)."""
+    for j, i in enumerate(new):
+        val = float(res_h.val_acc[s, j]) if res_h.finite[s, j] else 0.0
+        row = len(r.archive)
+        arch = jax.tree.map(lambda x, i=i: x[s, i], archs_all)
+        r.archive[names[i]] = {
+            "arch": sp.describe(arch), "val": val, "epochs": int(res_h.epochs[s, j]),
+            "acc_hist": [float(v) for v in res_h.acc_hist[s, j]], "epoch": epoch,
+            "from_bank": int(flags[s, j].sum()), "pred": float(preds[i]),
+            "_tokens": tokens[i].tolist(), "_row": row}
+        r.seen_tokens[row], r.seen_acc[row], r.seen_mask[row] = tokens[i], val, 1.0
+        r.child_epochs += int(res_h.epochs[s, j])
+    if not new:
+        return
+    j_best = int(np.argmax([r.archive[names[i]]["val"] for i in new]))
+    if max(r.archive.values(), key=lambda x: x["val"]) is r.archive[names[new[j_best]]]:
+        r.best_mw = mw
+        r.best_params = jax.tree.map(lambda x: x[s, j_best], params)
+
+
+def _finish(cfg: MLPNASConfig, r: _Seed, key: jax.Array, data, in_dim: int, out: int,
+            seconds: float) -> SearchResult:
+    """Fine-tune the search's best child (Sec. 5.2) and assemble its :class:`SearchResult`."""
+    top = sorted(r.archive.values(), key=lambda x: -x["val"])
     best = top[0]
-    mw, params = best_params
-    model = MaskedMLP(sp.max_layers, in_dim, out, max_width=mw)
+    arch = cfg.space.from_tokens(jnp.asarray(best["_tokens"], jnp.int32))
     ft = ch.ChildConfig(cfg.finetune_epochs, cfg.child.batch_size, cfg.child.learning_rate,
                         patience=cfg.finetune_epochs)
-    res = ch.finetune(jax.random.fold_in(key, 10**6), best["_arch"], params, data, model=model,
-                      cfg=ft)
-    clean = [{k: v for k, v in r.items() if not k.startswith("_")} for r in top]
-    return SearchResult(clean, history, clean[:5],
+    res = ch.finetune(key, arch, r.best_params, data,
+                      model=_model(cfg, in_dim, out, r.best_mw), cfg=ft)
+    clean = [{k: v for k, v in x.items() if not k.startswith("_")} for x in top]
+    return SearchResult(clean, r.history, clean[:5],
                         {"arch": best["arch"], "val": best["val"], "test": float(res.test_acc),
                          "finetune_val": float(res.val_acc)},
-                        time.time() - t0, child_epochs)
+                        seconds, r.child_epochs)
+
+
+def search(cfg: MLPNASConfig, splits, key: jax.Array, log=None,
+           checkpoint_dir: str | None = None) -> SearchResult:
+    """Run MLPNAS on ``splits`` (train / val / test, ``num_classes``) from ``key``: one search
+    of :func:`search_seeds`."""
+    return search_seeds(cfg, splits, jnp.asarray(key)[None], log, checkpoint_dir)[0]

@@ -166,10 +166,8 @@ class Checkpointer:
         steps = self.all_steps()
         return steps[-1] if steps else None
 
-    def restore(self, step: int, like_pytree: Any) -> tuple[Any, dict]:
-        """Return ``(state, meta)`` saved at ``step``, with the structure and leaf types of
-        ``like_pytree``; ValueError if the step is absent, the structure, shapes or dtypes
-        differ, or the checkpoint was written under a different ``config``."""
+    def _record(self, step: int) -> dict:
+        """The JSON record of ``step``, its format and run config checked."""
         steps = self.all_steps()
         if step not in steps:
             raise ValueError(f"checkpoint dir {self.directory}: no step {step} "
@@ -187,6 +185,18 @@ class Checkpointer:
                                f"now {self.config.get(k, '<absent>')!r}" for k in keys)
             raise ValueError(f"checkpoint dir {self.directory}: step {step} was made by a "
                              f"different run config; differing keys {keys} ({detail})")
+        return record
+
+    def meta(self, step: int) -> dict:
+        """The ``meta`` saved at ``step`` alone (to build the ``like`` pytree of a state whose
+        shapes the run chose); ValueError as :meth:`restore`."""
+        return self._record(step)["meta"]
+
+    def restore(self, step: int, like_pytree: Any) -> tuple[Any, dict]:
+        """Return ``(state, meta)`` saved at ``step``, with the structure and leaf types of
+        ``like_pytree``; ValueError if the step is absent, the structure, shapes or dtypes
+        differ, or the checkpoint was written under a different ``config``."""
+        record = self._record(step)
         wanted = _signature(like_pytree)
         diff = _signature_diff(record, wanted)
         if diff:
