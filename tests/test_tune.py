@@ -103,3 +103,20 @@ def test_under_tune_tuner(tmp_path):
     told = {h["arch"]: h["metric"] for h in searcher.history}
     assert told == pytest.approx(got)  # the strategy saw every result
     assert int(searcher.state.archive.count) == 8
+
+
+def test_save_restore_continues_the_same_search(tmp_path):
+    def drive(s, ids):
+        out = []
+        for t in ids:
+            out.append(s.suggest(t)["arch"])
+            s.on_trial_complete(t, {"acc": float(len(out[-1]))})
+        return out
+
+    whole = drive(_lanas(_pool(8), 8, metric="acc", mode="max"), [f"t{i}" for i in range(8)])
+    first = _lanas(_pool(8), 8, metric="acc", mode="max")
+    head = drive(first, [f"t{i}" for i in range(5)])
+    first.save(str(tmp_path / "s.pkl"))
+    second = _lanas(_pool(8), 8, metric="acc", mode="max")
+    second.restore(str(tmp_path / "s.pkl"))
+    assert head + drive(second, [f"t{i}" for i in range(5, 8)]) == whole

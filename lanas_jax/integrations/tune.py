@@ -22,7 +22,9 @@ that errored, or whose final result lacks the metric or holds NaN/inf, is told `
 (in the metric's units) when given, else the worst value told so far, so its architecture is
 never suggested again and the models see it as bad; errored trials completing before any value
 was told wait and are told that first worst value as it arrives. :attr:`history` lists what
-was told, in order.
+was told, in order. ``save`` / ``restore`` pickle the whole searcher (Tune checkpoints it with
+the experiment); trials live at a save stay pending after a restore, and are told when Tune's
+resumed trials (same ids) complete.
 
 Example (``examples/tune_lanas.py``, run from the repository root with
 ``python -m examples.tune_lanas``; NAS-Bench-201 lookups stand in for training, so it runs on a
@@ -59,6 +61,7 @@ import dataclasses
 import functools
 import logging
 import math
+import pickle
 from typing import Any
 
 import jax
@@ -248,6 +251,22 @@ class StrategySearcher(Searcher):
             self._tell(trial_id, arch, text, self._failed_value(), error=True)
         else:
             self._waiting.append((trial_id, arch, text))
+
+    # -- Tune's checkpoints (``Tuner.restore`` / ``Searcher.restore``) ---------------------
+    def get_state(self) -> dict:
+        """Everything this searcher holds (strategy state, live trials, history, keys)."""
+        return dict(self.__dict__)
+
+    def set_state(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.get_state(), f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.set_state(pickle.load(f))
 
     # -- helpers --------------------------------------------------------------------------
     def _start(self) -> None:
