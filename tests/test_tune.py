@@ -120,3 +120,18 @@ def test_save_restore_continues_the_same_search(tmp_path):
     second = _lanas(_pool(8), 8, metric="acc", mode="max")
     second.restore(str(tmp_path / "s.pkl"))
     assert head + drive(second, [f"t{i}" for i in range(5, 8)]) == whole
+
+
+def test_open_domain_pending_capacity_follows_the_concurrency():
+    from lanas_jax.strategies.base import make
+
+    s = StrategySearcher(make("random", max_pending=2), "mlp", budget=10, metric="m",
+                         mode="max")
+    s.set_max_concurrency(6)  # what TuneConfig(max_concurrent_trials=6) does
+    got = [s.suggest(f"t{i}") for i in range(7)]
+    assert got[6] is None and len({g["arch"] for g in got[:6]}) == 6
+    assert not s.domain.is_pool and s.state.archive.pending_keys.shape[0] >= 6
+    s.on_trial_complete("t0", {"m": 1.0})
+    assert s.suggest("t7")["arch"] not in {g["arch"] for g in got[:6]}
+    with pytest.raises(ValueError, match="pending slots"):
+        s.set_max_concurrency(64)
