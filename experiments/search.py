@@ -11,8 +11,12 @@ draw the global optimum, and timings.
   python -m experiments.search --list_benchmarks
   python -m experiments.search --benchmark=nb101:/data/nasbench_only108.tfrecord \
       --nb101_encoding=lanas49 --cache_dir=/tmp/nb101_cache
+  # several hosts (or processes): the same command in each, seeds over every device
+  python -m experiments.search --distributed --coordinator_address=HOST0:1234 \
+      --num_processes=2 --process_id=0|1 --seeds=1000
 
-Writes --output_dir/results.json and --output_dir/curves.png.
+Writes --output_dir/results.json and --output_dir/curves.png (process 0 only with
+--distributed; every process computes the same results).
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import json
 import os
 import sys
 
+import jax
 import numpy as np
 from absl import app
 
-from experiments import algos, common_flags
+from experiments import algos, common_flags, dist_flags
 from lanas_jax import analysis
 from lanas_jax.benchmarks import list_benchmarks, load_benchmark, seed_kendall
 from lanas_jax.config import config_dict
@@ -139,6 +144,7 @@ def print_table(entries: list[dict], bench) -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    dist_flags.maybe_initialize()  # before anything touches a device
     if _LIST.value:
         print(f"{'name':<18} {'size':>8} {'dim':>5} {'optimum':>10} {'seed kendall':>13}")
         for name, size, dim, optimum in list_benchmarks():
@@ -174,6 +180,9 @@ def main(argv):
             entries.append(run_algo(name, bench, budget))
         except ValueError as e:
             raise app.UsageError(f"{name}: {e}") from e
+    if jax.process_index() != 0:  # every process holds the same results: process 0 writes
+        print(f"process {jax.process_index()} of {jax.process_count()}: done")
+        return
     os.makedirs(_OUTPUT_DIR.value, exist_ok=True)
     with open(os.path.join(_OUTPUT_DIR.value, "results.json"), "w") as f:
         json.dump(entries, f)

@@ -1,7 +1,8 @@
 """Turn any strategy and any tabular benchmark (or jittable evaluator) into search histories.
 
 ``run_search`` is one compiled search; ``sweep`` runs many seeds in one compiled call with the
-seeds spread over all local devices (the purejaxrl pattern), so a 100-seed study is one call.
+seeds spread over all devices (the purejaxrl pattern; every process's after
+``jax.distributed.initialize``, see :mod:`lanas_jax.devices`), so a 100-seed study is one call.
 Both go through :mod:`lanas_jax.scanned`: ``scan`` over the strategy's rounds, of ``scan`` over
 the asks of a round, of ``vmap`` over seeds. Row ``i`` of a sweep equals the single search
 with key ``i``.
@@ -15,10 +16,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from lanas_jax import scanned
 from lanas_jax.benchmarks.base import Benchmark
+from lanas_jax.devices import padded_rows
 from lanas_jax.strategies.core import Strategy
 
 
@@ -59,16 +62,41 @@ def seed_keys(seed: int, num_seeds: int) -> jax.Array:
 
 
 def _spread(keys: jax.Array) -> tuple[jax.Array, int]:
-    """Pad the seed axis to a multiple of the local device count and shard it over them."""
-    devices = jax.local_devices()
+    """Pad the seed axis to a multiple of the device count and shard it over every device of
+    every process (:mod:`lanas_jax.devices`; after ``jax.distributed.initialize`` each process
+    passes the same keys and holds its own block)."""
+    devices = jax.devices()
     n = keys.shape[0]
     if len(devices) == 1:
         return keys, n
-    pad = (-n) % len(devices)
-    if pad:  # repeat seeds (cycling: fewer seeds than devices is fine)
-        keys = keys[jnp.arange(n + pad) % n]
-    mesh = Mesh(np.asarray(devices), ("seeds",))
-    return jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seeds"))), n
+    rows = padded_rows(n, len(devices))
+    if len(rows) != n:  # repeat seeds (cycling: fewer seeds than devices is fine)
+        keys = keys[jnp.asarray(rows)]
+    sharding = NamedSharding(Mesh(np.asarray(devices), ("seeds",)), PartitionSpec("seeds"))
+    if jax.process_count() == 1:
+        return jax.device_put(keys, sharding), n
+    data = np.asarray(jax.random.key_data(keys))  # a global array is built from host blocks
+    global_data = jax.make_array_from_callback(data.shape, sharding, lambda idx: data[idx])
+    impl = jax.random.key_impl(keys)
+    wrap = jax.jit(lambda d: jax.random.wrap_key_data(d, impl=impl), out_shardings=sharding)
+    return wrap(global_data), n
+
+
+class _Unpadded:
+    """A progress reporter shown the real seeds only (not the padding rows of :func:`_spread`)."""
+
+    def __init__(self, progress, num_seeds: int):
+        self.progress, self.num_seeds = progress, num_seeds
+
+    def update(self, done, best) -> None:
+        self.progress.update(done, np.asarray(best)[:self.num_seeds])
+
+
+def _gather(tree):
+    """Every process's blocks of a sweep's outputs, as host arrays on every process."""
+    if jax.process_count() == 1:
+        return tree
+    return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def sweep(strategy, bench: Benchmark, keys: jax.Array, budget: int, params: Any = None,
@@ -92,8 +120,10 @@ def timed_sweep(
     params = strategy.default_params() if params is None else params
     keys, n = _spread(keys)
     evaluator = scanned.table_evaluator(bench)
+    progress = None if progress is None else _Unpadded(progress, n)
     history, compile_s, run_s = scanned.timed(strategy, evaluator, keys, int(budget), params,
                                               progress)
+    history = _gather(history)
     return _history(jax.tree.map(lambda a: a[:n], history)), compile_s, run_s
 
 
