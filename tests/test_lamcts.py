@@ -16,9 +16,10 @@ from lanas_jax.strategies import lamcts_tree as lt
 from lanas_jax.strategies.lamcts import LaMCTS, LaMCTSParams
 from lanas_jax.strategies.random_search import RandomSearch
 
-#: Small enough to split a few times on a 256-entry table.
+#: Small enough to split a few times on a 256-entry table (default sampler: the surrogate).
 SMALL = LaMCTS(height=3, leaf_size=10, num_init=10, num_selects=5)
 KEYS = seed_keys(0, 8)
+FIT = jax.jit(lt.fit_tree, static_argnums=(3, 4, 5))
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_tree_never_exceeds_its_depth_and_counts_add_up() -> None:
     v = jnp.asarray(rng.normal(size=200), jnp.float32)
     mask = jnp.asarray(np.arange(200) < 150)
     height = 3
-    tree, node = lt.fit_tree(x, v, mask, height, leaf_size=4, value_weight=2.0)
+    tree, node = FIT(x, v, mask, height, 4, 2.0)
     node, count = np.asarray(node), np.asarray(tree.count)
     split = np.asarray(tree.split)
     assert node.max() < lt.num_nodes(height) and count.shape == (lt.num_nodes(height),)
@@ -99,8 +100,8 @@ def test_reaches_the_optimum_faster_than_random_search(bench, swept) -> None:
     assert np.median(ours) < 0.5 * np.median(theirs), (ours, theirs)
 
 
-def test_surrogate_sampler_never_repeats_and_beats_random(bench) -> None:
-    strategy = LaMCTS(height=3, leaf_size=10, num_init=10, num_selects=5, sampler="surrogate")
+def test_mutation_sampler_never_repeats_and_beats_random(bench) -> None:
+    strategy = LaMCTS(height=3, leaf_size=10, num_init=10, num_selects=5, sampler="mutation")
     h = sweep(strategy, bench, KEYS[:4], bench.size, LaMCTSParams(cp=0.5))
     assert_never_repeats(h.indices, bench.size)
     assert np.median(samples_to_optimum(np.asarray(h.metric), bench.optimum)) < 64
@@ -109,5 +110,7 @@ def test_surrogate_sampler_never_repeats_and_beats_random(bench) -> None:
 def test_bad_config_raises(bench) -> None:
     with pytest.raises(ValueError, match="sampler"):
         run_search(LaMCTS(sampler="bo"), bench, jax.random.key(0), 20)
+    with pytest.raises(ValueError, match="rank_pool"):
+        run_search(LaMCTS(rank_pool=2.0), bench, jax.random.key(0), 20)
     with pytest.raises(ValueError, match="leaf_size"):
         run_search(LaMCTS(leaf_size=1), bench, jax.random.key(0), 20)

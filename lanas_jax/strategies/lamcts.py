@@ -12,12 +12,14 @@ leaf and draws a new architecture inside it; its value is back-propagated along 
 Inside the leaf (the paper samples with BO / TuRBO restricted to the leaf's region; a discrete
 space has no such region to optimise over), ``sampler``:
 
-- ``"mutation"`` (default): one-edit mutations (the domain's ``mutate``) of the leaf's best
-  ``parents`` architectures; a parent is drawn uniformly among those that have a new child the
-  tree routes into the same leaf (the reference's path check), and the child is its first such
-  mutation;
-- ``"surrogate"``: the same in-leaf candidates scored by a ridge regression fitted on the
-  round's samples; the best-scored is proposed.
+- ``"mutation"``: one-edit mutations (the domain's ``mutate``) of the leaf's best ``parents``
+  architectures (by default of a random ``tournament`` of the leaf's samples); a parent is
+  drawn uniformly among those that have a new child the tree routes into the same leaf (the
+  reference's path check), and the child is its first such mutation;
+- ``"surrogate"`` (default): a ridge regression fitted on the round's samples ranks the
+  candidates and the best-scored is proposed: the in-leaf mutations above, or on a pool (a
+  table), with probability ``rank_pool``, every unseen row the tree routes into the leaf (the
+  leaf's region, as the paper's in-leaf BO).
 
 When no in-leaf child exists the proposal is a new mutation of the leaf's parents that left the
 leaf, and failing that a uniformly random new architecture. Never evaluates anything twice (the
@@ -46,7 +48,7 @@ LEAF_SAMPLERS = ("mutation", "surrogate")
 class LaMCTSParams:
     """Numbers a user may vmap over."""
 
-    cp: float = 0.5  # UCB exploration, in units of the std of the fitted values
+    cp: float = 0.2  # UCB exploration, in units of the std of the fitted values
 
 
 @struct.dataclass
@@ -60,6 +62,8 @@ class LaMCTSState:
     win_node: jax.Array  # [W] their leaf (heap index)
     win_n: jax.Array  # () int32, next free window position
     ridge: jax.Array  # [D + 1] the surrogate's weights (bias last)
+    row_score: jax.Array  # surrogate on a pool: [N] every row's score with its leaf, else [0]
+    row_node: jax.Array  # [N] int32 (or [0])
 
 
 @register("lamcts")
@@ -75,6 +79,12 @@ class LaMCTS(Strategy):
       value_weight: weight of the standardised value next to the features in 2-means.
       sampler: ``"mutation"`` or ``"surrogate"`` (see the module doc).
       parents: the leaf's best architectures whose mutations are candidates.
+      tournament: when > 0, the parents are the best of this many of the leaf's samples drawn
+        at random per query (regularized evolution's tournament, inside the leaf); 0: the
+        leaf's best.
+      rank_pool: surrogate sampler on a pool: probability that a query ranks every unseen row
+        of the leaf rather than the leaf's mutations.
+      explore: probability that a query is a uniformly random new architecture instead.
       mutation_tries: mutations drawn per parent.
       fit_cap: the most recent samples the tree is fitted on.
       kmeans_iters / newton_steps / l2: 2-means Lloyd steps, logistic-regression Newton steps
@@ -86,8 +96,11 @@ class LaMCTS(Strategy):
     num_init: int = 20
     num_selects: int = 10
     value_weight: float = 5.0
-    sampler: str = "mutation"
-    parents: int = 3
+    sampler: str = "surrogate"
+    parents: int = 1
+    tournament: int = 10
+    explore: float = 0.0
+    rank_pool: float = 0.5
     mutation_tries: int = 16
     fit_cap: int = 256
     kmeans_iters: int = 10
@@ -107,6 +120,12 @@ class LaMCTS(Strategy):
         for name in ("height", "num_selects", "parents", "mutation_tries", "fit_cap"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.tournament <= self.fit_cap or self.parents > self.fit_cap:
+            raise ValueError(f"tournament ({self.tournament}) and parents ({self.parents}) "
+                             f"must be in [0, fit_cap={self.fit_cap}]")
+        for name in ("explore", "rank_pool"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.leaf_size < 2:
             raise ValueError(f"leaf_size must be >= 2, got {self.leaf_size}")
         if self.num_init < 0:
@@ -144,10 +163,11 @@ class LaMCTS(Strategy):
         tree = lt.SplitTree(jnp.zeros((i, d)), jnp.zeros((i,)), jnp.zeros((i,), bool),
                             jnp.zeros((m,)), jnp.zeros((m,)))
         w = self.window
+        n = domain.size if self._ranks_pool(domain) else 0
         return LaMCTSState(tree, jnp.zeros((m,)), jnp.zeros((m,)), jnp.zeros(()),
                            jnp.zeros((), bool), jnp.full((w,), -1, jnp.int32),
                            jnp.zeros((w,), jnp.int32), jnp.zeros((), jnp.int32),
-                           jnp.zeros((d + 1,)))
+                           jnp.zeros((d + 1,)), jnp.zeros((n,)), jnp.zeros((n,), jnp.int32))
 
     def _begin_round(self, key, state, domain, params):
         """Re-learn the tree from the ``fit_cap`` most recent samples (Alg. 1, line 3)."""
@@ -171,7 +191,16 @@ class LaMCTS(Strategy):
             win_n=jnp.asarray(self.fit_cap, jnp.int32),
             ridge=self._ridge(feats, values, mask) if self.sampler == "surrogate"
             else state.inner.ridge)
+        if self._ranks_pool(domain):  # score and route every row once per round
+            f = domain.features
+            inner = inner.replace(
+                row_score=f @ inner.ridge[:-1] + inner.ridge[-1],
+                row_node=jax.vmap(lambda x: lt.route(tree, x, self.height))(f))
         return state.replace(inner=inner)
+
+    def _ranks_pool(self, domain) -> bool:
+        """The surrogate ranks every unseen row of the leaf on a pool (mutations elsewhere)."""
+        return self.sampler == "surrogate" and domain.is_pool and self.rank_pool > 0
 
     def _ridge(self, feats, values, mask):
         """Least squares of the values on ``[features, 1]`` (ridge 1e-2), the surrogate."""
@@ -181,12 +210,16 @@ class LaMCTS(Strategy):
         return jnp.linalg.solve(x.T @ x + reg, x.T @ y)
 
     def _ask_one(self, key, state, domain, params):
-        sel_key, par_key, mut_key, uni_key = jax.random.split(key, 4)
+        sel_key, par_key, mut_key, uni_key, eps_key = jax.random.split(key, 5)
         inner, archive = state.inner, state.archive
         leaf = lt.select(sel_key, inner.tree, inner.count, inner.value_sum, inner.cp,
                          self.height)
         safe = jnp.maximum(inner.win_slot, 0)
         in_leaf = (inner.win_slot >= 0) & (inner.win_node == leaf)
+        if self.tournament:  # the best of a random ``tournament`` of the leaf's samples
+            u = jax.random.uniform(jax.random.fold_in(par_key, 1), in_leaf.shape)
+            _, drawn = jax.lax.top_k(jnp.where(in_leaf, u, -1.0), self.tournament)
+            in_leaf = jnp.zeros_like(in_leaf).at[drawn].set(in_leaf[drawn])
         vals, pos = jax.lax.top_k(jnp.where(in_leaf, archive.values[safe], -jnp.inf),
                                   self.parents)
         parents = jax.tree.map(lambda a: a[safe[pos]], archive.archs)
@@ -214,7 +247,16 @@ class LaMCTS(Strategy):
         pick = jnp.where(ok.any(), pick, jnp.argmax(new.reshape(-1)))
         child = jax.tree.map(lambda a: a[pick], flat)
         uniform = self.propose_new(uni_key, state, domain)
-        return select(inner.fitted & new.any(), child, uniform), state
+        local = inner.fitted & new.any()
+        if self._ranks_pool(domain):
+            use = jax.random.uniform(jax.random.fold_in(eps_key, 1)) < self.rank_pool
+            cand = archive_lib.unseen_rows(archive) & (inner.row_node == leaf) & use
+            row = jnp.argmax(jnp.where(cand, inner.row_score, -jnp.inf))
+            child = select(cand.any(), domain.arch(row), child)
+            local = inner.fitted & (new.any() | cand.any())
+        if self.explore > 0:
+            local = local & (jax.random.uniform(eps_key) >= self.explore)
+        return select(local, child, uniform), state
 
     def _tell(self, state, archs, values, domain, params):
         def one(carry, item):
