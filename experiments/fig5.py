@@ -11,6 +11,7 @@ reached the optimum its mean is censored and N is printed as a lower bound (">="
 
   python -m experiments.fig5 --benchmarks=nb201_cifar10 --seeds=3 --budget=1500
   python -m experiments.fig5 --seeds=100 --budget=0      # whole tables (every seed reaches it)
+  python -m experiments.fig5 --algos=lamcts,evolution --lamcts_sampler=surrogate
 
 On a ConvNet table the MCTS baseline uses --fig5_convnet_mcts (a Sec. 2 action order).
 Writes --output_dir/fig5.json, curves_<benchmark>.png and samples_<benchmark>.png.
@@ -36,7 +37,7 @@ _BENCHMARKS = common_flags.DEFINE_list(
     "benchmarks", None, "Benchmarks (default: every embedded one)."
 )
 _ALGOS = common_flags.DEFINE_list(
-    "algos", ["lanas", "random", "evolution", "mcts", "predictor", "bo"], "Strategies."
+    "algos", ["lanas", "random", "evolution", "mcts", "predictor", "bo", "lamcts"], "Strategies."
 )
 _SEEDS = common_flags.DEFINE_integer("seeds", 100, "Searches per strategy and benchmark.")
 _BUDGET = common_flags.DEFINE_integer("budget", 3000, "Samples per search (0 = the whole table).")

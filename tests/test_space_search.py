@@ -20,6 +20,7 @@ SMALL = {
     "lanas": dict(tree_height=3, num_init=4, num_selects=4, leaf_sampler="hit_and_run",
                   num_proposals=4, burn_in=2),
     "evolution": dict(population_size=4, tournament_size=2),
+    "lamcts": dict(height=3, leaf_size=2, num_init=4, num_selects=4, mutation_tries=4),
     "bo": dict(num_init=4, num_selects=4, candidates=32, fit_steps=2),
     "predictor": dict(num_init=4, num_selects=4, candidates=32, train_steps=5),
     # The one-hot swap repair needs one-hot groups; these spaces' relaxations are not.

@@ -29,6 +29,7 @@ _MODULES = (
     "experiments.algos.predictor",
     "experiments.algos.bo",
     "experiments.algos.mcts",
+    "experiments.algos.lamcts",
     "experiments.algos.vaenas",
 )
 

@@ -23,6 +23,7 @@ _STRATEGY_MODULES = (
     "lanas_jax.strategies.predictor",
     "lanas_jax.strategies.bo",
     "lanas_jax.strategies.mcts",
+    "lanas_jax.strategies.lamcts",
     "lanas_jax.vaenas.strategy",
 )
 
