@@ -5,7 +5,7 @@ r"""Throughput of the evaluation farm (issue 17's measurements), all in one run.
    --recipe cut to --epochs (LaNAS's own compile done first, reported apart): the local
    executor (``host_loop.search``, one architecture per
    round as the farm asks them, and --local_batch per round as ``open_search`` batches them)
-   against Ray with each of --workers workers (a fresh local Ray per width; its start-up is
+   against Ray with each of --ray_widths workers (a fresh local Ray per width; its start-up is
    reported apart). Every figure includes the first network's compilation in each process.
 2. The Ray path's overhead per evaluation: the same search with a trivial evaluator
    (:class:`~lanas_jax.farm.tasks.HashTask`) inline vs on one Ray worker, after a warm-up.
@@ -44,8 +44,9 @@ from lanas_jax.runner import seed_keys
 
 _BUDGET = common_flags.DEFINE_integer("budget", 20, "Networks trained per configuration.")
 _EPOCHS = common_flags.DEFINE_integer("epochs", 1, "Epochs of each network (the recipe's cut).")
-_WORKERS = common_flags.DEFINE_list("workers", ["1", "2"], "Ray widths to time.")
-_LOCAL_BATCH = common_flags.DEFINE_integer("local_batch", 10, "The local batched run's width.")
+_WORKERS = common_flags.DEFINE_list("ray_widths", ["1", "2"], "Ray worker counts to time.")
+_LOCAL_BATCH = common_flags.DEFINE_integer(
+    "local_batch", 10, "The local batched run's width (1: no batched run).")
 _TRIVIAL = common_flags.DEFINE_integer("trivial_budget", 40, "Evaluations of parts 2-4.")
 _FAULT_P = common_flags.DEFINE_float("fault_p", 0.2, "Worker death probability of part 3.")
 _SEED = common_flags.DEFINE_integer("seed", 0, "Search and training seed.")
@@ -68,7 +69,7 @@ def _warm_up(space, budget: int) -> float:
     """Compile the strategy's programs of both loops (with a synthetic evaluator and with
     :class:`HashTask`), so the timed runs time training and the farm, not LaNAS's compile."""
     t0 = time.perf_counter()
-    for batch in (1, _LOCAL_BATCH.value):
+    for batch in sorted({1, _LOCAL_BATCH.value}):
         host_loop.search(with_batch(LANAS, batch), synthetic(space, jax.random.key(0)),
                          seed_keys(_SEED.value, 1), budget)
     async_loop.search(LANAS, open_domain(space), executor.InlineExecutor(tasks.HashTask()),
@@ -79,7 +80,7 @@ def _warm_up(space, budget: int) -> float:
 def _trained(space, splits, recipe) -> list[dict]:
     budget, key = _BUDGET.value, jax.random.key(_SEED.value)
     rows = []
-    for batch in (1, _LOCAL_BATCH.value):
+    for batch in sorted({1, _LOCAL_BATCH.value}):
         evaluator = TrainEvaluator(space, splits, recipe, seed=_SEED.value)
         t0 = time.perf_counter()
         host_loop.search(with_batch(LANAS, batch), evaluator, seed_keys(_SEED.value, 1), budget,
