@@ -12,8 +12,14 @@ entries share the leaf with it (a visit draws one of them uniformly).
   python -m experiments.lanas_tail --seeds=100 --budget=3000
   python -m experiments.lanas_tail --algo=lanas_tailfree --seeds=100
 
-Writes --output_dir/lanas_tail.json and lanas_tail.png (the optimum's leaf's UCB rank and its
-share of the unseen entries over samples, stuck seeds against normal ones).
+Writes --output_dir/lanas_tail.json and lanas_tail.png (the optimum's leaf, its UCB rank and
+its share of the unseen entries over samples, stuck seeds against normal ones).
+
+Finding (nb201_cifar10, 100 seeds, budget 3,000; BUILD_NOTES issue 18): in the 6 stuck seeds
+the linear nodes route the optimum to the bad side of the root (leaves 12-15) at most refits,
+UCB's walk turns away from it at the root, and its leaf holds 20-65% of the unseen table, so
+even a visit draws it with chance < 1/2,000; in seeds near the median it sits in leaf 0 with
+~1-2% of the unseen entries.
 """
 
 from __future__ import annotations
@@ -100,17 +106,21 @@ def plot(traces: dict, path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for seed, t in traces.items():
         stuck = t["stuck"]
         style = dict(color="tab:red" if stuck else "tab:gray", alpha=0.8 if stuck else 0.5,
                      lw=1.2 if stuck else 0.8, label=f"seed {seed}" if stuck else None)
-        axes[0].step(t["refit_at"], t["rank"], where="post", **style)
-        axes[1].plot(t["refit_at"], t["unseen_share"], **style)
-    axes[0].set(xlabel="samples", ylabel="UCB rank of the optimum's leaf (1 = best of 16)",
+        axes[0].step(t["refit_at"], t["leaf"], where="post", **style)
+        axes[1].step(t["refit_at"], t["rank"], where="post", **style)
+        axes[2].plot(t["refit_at"], t["unseen_share"], **style)
+    axes[0].set(xlabel="samples", ylabel="the optimum's leaf (0 = best side of every split)",
                 xscale="log")
-    axes[0].invert_yaxis()
-    axes[1].set(xlabel="samples", ylabel="share of unseen entries in the optimum's leaf",
+    axes[1].set(xlabel="samples", ylabel="UCB rank of the optimum's leaf (1 = best of 16)",
+                xscale="log")
+    for ax in axes[:2]:
+        ax.invert_yaxis()
+    axes[2].set(xlabel="samples", ylabel="share of unseen entries in the optimum's leaf",
                 xscale="log")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{title} (red: stuck seeds, grey: seeds near the median)")
