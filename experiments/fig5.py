@@ -37,7 +37,9 @@ _BENCHMARKS = common_flags.DEFINE_list(
     "benchmarks", None, "Benchmarks (default: every embedded one)."
 )
 _ALGOS = common_flags.DEFINE_list(
-    "algos", ["lanas", "random", "evolution", "mcts", "predictor", "bo", "lamcts"], "Strategies."
+    "algos", ["lanas", "lanas_tailfree", "lamcts", "random", "evolution", "mcts", "predictor",
+              "bo"],
+    "Strategies (lanas_tailfree: LaNAS with local mutation mixed in; lamcts: LA-MCTS; issue 18).",
 )
 _SEEDS = common_flags.DEFINE_integer("seeds", 100, "Searches per strategy and benchmark.")
 _BUDGET = common_flags.DEFINE_integer("budget", 3000, "Samples per search (0 = the whole table).")
@@ -133,12 +135,12 @@ def main(argv):
                      os.path.join(_OUTPUT_DIR.value, f"samples_{bench.name}.png"))
         ups = speedups(entries)
         print(f"\n{bench.name} ({bench.size} entries, budget {budget}): samples to the optimum")
-        print(f"{'algo':<10} {'mean':>10} {'median':>8} {'reached':>8} {'LaNAS is':>12} "
+        print(f"{'algo':<15} {'mean':>10} {'median':>8} {'reached':>8} {'LaNAS is':>12} "
               f"{'run s':>8}")
         for e in entries:
             mean, exact = mean_of(e)
             med = e["summary"]["median_samples_to_optimum"]
-            print(f"{e['algo']:<10} {('' if exact else '>=') + f'{mean:.0f}':>10} "
+            print(f"{e['algo']:<15} {('' if exact else '>=') + f'{mean:.0f}':>10} "
                   f"{'n/a' if med is None else f'{med:.0f}':>8} "
                   f"{e['summary']['seeds_reached']:>4}/{_SEEDS.value:<3} "
                   f"{ups.get(e['algo'], '-'):>12} {e['run_seconds']:>8.1f}")

@@ -54,7 +54,7 @@ def test_fig4_lanas_defaults_do_not_leak_into_other_binaries(parsed):
 def test_flag_defaults_are_the_config_defaults(parsed, name):
     parsed()
     strategy, params = algos.build(name)
-    assert strategy == type(strategy)()
+    assert strategy == type(strategy)(**algos.preset(name))  # a variant's preset on top
     assert params == strategy.default_params()
 
 

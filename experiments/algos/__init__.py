@@ -19,6 +19,7 @@ from typing import Any
 from lanas_jax.config import ConfigFlags
 
 _BUILDERS: dict[str, Callable[[Mapping[str, Any]], tuple[Any, Any]]] = {}
+_PRESETS: dict[str, dict[str, Any]] = {}
 
 _MODULES = (
     "experiments.algos.lanas",
@@ -40,12 +41,15 @@ def register(
     params: ConfigFlags | None = None,
     check: Callable[[Any, Any], None] | None = None,
     make: Callable[[Any], Any] | None = None,
+    preset: Mapping[str, Any] | None = None,
 ) -> None:
     """Define the flags of ``strategy`` (and ``params``) and register the builder ``name``.
 
     ``check(strategy, params)`` raises ValueError for flag values the strategy itself would
     only refuse late (inside a compiled search). ``make(config)`` turns a flat config into
-    the strategy (LaNAS's flags name the parts it composes).
+    the strategy (LaNAS's flags name the parts it composes). ``preset`` (field name -> value)
+    names a variant sharing another name's flags: its values replace the flag defaults (a
+    binary's own ``defaults`` and the command line still win), e.g. ``lanas_tailfree``.
     """
     module = sys._getframe(1).f_globals.get("__name__", "__main__")
     module = sys.argv[0] if module == "__main__" else module  # where absl lists it
@@ -54,6 +58,7 @@ def register(
         params.define(module_name=module)
 
     def build(defaults: Mapping[str, Any], flat: bool = False) -> tuple[Any, Any]:
+        defaults = {**(preset or {}), **defaults}
         own = {f.name for f in dataclasses.fields(strategy.cls)}
         unknown = set(defaults) - own - (
             {f.name for f in dataclasses.fields(params.cls)} if params else set())
@@ -69,6 +74,12 @@ def register(
         return s, p
 
     _BUILDERS[name] = build
+    _PRESETS[name] = dict(preset or {})
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The field values the variant ``name`` sets over its flags' defaults (``{}``: none)."""
+    return dict(_PRESETS[name])
 
 
 def names() -> list[str]:

@@ -29,3 +29,8 @@ PARAMS = ConfigFlags(
                "ridge": FlagSpec(help="LaNAS relative ridge strength.")},
 )
 register("lanas", STRATEGY, PARAMS, make=LaNASConfig.build)
+# Not in seed 000: LaNAS with half its queries one-edit mutations of the 5 best evaluated
+# architectures (``LocalMix``), which removes the tail of seeds whose optimum is routed into a
+# leaf UCB starves (experiments/lanas_tail.py; BUILD_NOTES issue 18). Same flags as ``lanas``.
+TAILFREE = {"local_frac": 0.5, "local_top": 5, "local_tries": 8}
+register("lanas_tailfree", STRATEGY, PARAMS, make=LaNASConfig.build, preset=TAILFREE)

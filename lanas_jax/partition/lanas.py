@@ -36,7 +36,7 @@ from lanas_jax.partition.partitions import (
     LinearTree,
     MLPTree,
 )
-from lanas_jax.partition.samplers import PolytopeSampler, UniformRow
+from lanas_jax.partition.samplers import LocalMix, PolytopeSampler, UniformRow
 from lanas_jax.partition.tree import num_nodes
 from lanas_jax.partition.ucb import backpropagate, select_leaf, subtree_available
 from lanas_jax.strategies.base import register
@@ -54,8 +54,9 @@ _POLY_KEYS = {"num_proposals", "burn_in", "thin", "nuts_warmup", "nuts_depth",
               "require_in_leaf"}
 _VAE_KEYS = {"vae_vocab", "vae_tries", "vae_top_frac", "vae_iters", "vae_batch_size",
              "vae_learning_rate", "vae_embed", "vae_hidden", "vae_latent"}
+_LOCAL_KEYS = {"local_frac", "local_top", "local_tries"}
 #: The flat keywords of the first version, each building a part.
-FLAT_KEYS = _PARTITION_KEYS | _POLY_KEYS | _VAE_KEYS | {"leaf_sampler"}
+FLAT_KEYS = _PARTITION_KEYS | _POLY_KEYS | _VAE_KEYS | _LOCAL_KEYS | {"leaf_sampler"}
 
 
 def partition_from_flat(tree_height: int = 5, node_model: str = "linear", mlp_hidden: int = 32,
@@ -68,8 +69,17 @@ def partition_from_flat(tree_height: int = 5, node_model: str = "linear", mlp_hi
     return LinearTree(tree_height)
 
 
-def sampler_from_flat(leaf_sampler: str = "tabular", **kw):
-    """The leaf sampler the flat keywords name."""
+def sampler_from_flat(leaf_sampler: str = "tabular", local_frac: float = 0.0,
+                      local_top: int = 5, local_tries: int = 8, **kw):
+    """The leaf sampler the flat keywords name (wrapped in :class:`LocalMix` when
+    ``local_frac > 0``)."""
+    base = _base_sampler(leaf_sampler, **kw)
+    if local_frac:
+        return LocalMix(base, float(local_frac), local_top, local_tries)
+    return base
+
+
+def _base_sampler(leaf_sampler: str, **kw):
     if leaf_sampler not in LEAF_SAMPLERS:
         raise ValueError(f"leaf_sampler must be one of {LEAF_SAMPLERS}, got {leaf_sampler!r}")
     if leaf_sampler == "tabular":
@@ -93,6 +103,9 @@ def flat_of_partition(partition) -> dict:
 
 def flat_of_sampler(sampler) -> dict:
     """The flat keywords that build ``sampler``."""
+    if isinstance(sampler, LocalMix):
+        return {**flat_of_sampler(sampler.base), "local_frac": sampler.frac,
+                "local_top": sampler.top, "local_tries": sampler.tries}
     if isinstance(sampler, UniformRow):
         return {"leaf_sampler": "tabular"}
     if isinstance(sampler, PolytopeSampler):
@@ -310,5 +323,5 @@ class LaNAS(Strategy):
         return state.replace(inner=inner)
 
 
-__all__ = ["LaNAS", "LaNASParams", "LaNASState", "LinearTree", "MLPTree", "PolytopeSampler",
-           "UniformRow", "VAESampler"]
+__all__ = ["LaNAS", "LaNASParams", "LaNASState", "LinearTree", "LocalMix", "MLPTree",
+           "PolytopeSampler", "UniformRow", "VAESampler"]

@@ -45,6 +45,10 @@ class LaNASConfig:
         every refit by ``mlp_steps`` full-batch Adam steps at ``mlp_learning_rate``). Table
         samplers only: an MLP leaf is not a polytope.
       mlp_hidden, mlp_steps, mlp_learning_rate: the MLP node model's width, steps and rate.
+      local_frac, local_top, local_tries: local search mixed into the leaf sampler
+        (:class:`~lanas_jax.partition.samplers.LocalMix`, not in seed 000): the fraction of
+        queries that mutate one of the ``local_top`` best evaluated architectures (the first
+        new one of ``local_tries`` one-edit mutations). 0 (the default) is the paper's LaNAS.
     """
 
     tree_height: int = 5
@@ -71,6 +75,9 @@ class LaNASConfig:
     mlp_hidden: int = 32
     mlp_steps: int = 200
     mlp_learning_rate: float = 1e-2
+    local_frac: float = 0.0
+    local_top: int = 5
+    local_tries: int = 8
 
     def build(self) -> LaNAS:
         """The composed strategy these choices name."""

@@ -38,7 +38,7 @@ from lanas_jax.domain import RowSpace
 from lanas_jax.partition.hit_and_run import hit_and_run
 from lanas_jax.partition.nuts import nuts
 from lanas_jax.partition.polytope import OK, chebyshev_centre, depth, interior_point
-from lanas_jax.strategies.core import draw, random_priority
+from lanas_jax.strategies.core import draw, random_priority, select
 
 #: Names of ``PolytopeState.counters``' entries.
 COUNTERS = ("proposals", "resampled", "off_leaf", "fallback", "empty")
@@ -197,3 +197,68 @@ class PolytopeSampler:
 
     def told(self, poly_state: PolytopeState, row, leaf) -> PolytopeState:
         return poly_state
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalMix:
+    """A leaf sampler with local search mixed in: with probability ``frac`` a query is a new
+    one-edit mutation of one of the ``top`` best architectures evaluated so far (uniform among
+    them; the first new one of ``tries`` mutations), else ``base``'s draw inside the leaf.
+
+    Not in seed 000: its follow-up LA-MCTS (Wang et al. 2020) puts a local optimiser inside
+    the selected leaf. Here the parents are the global best, not the leaf's, because the tail
+    it removes is the optimum routed into a leaf that UCB starves (``experiments/lanas_tail.py``):
+    a mutation of a near-optimal architecture reaches it whatever leaf it is routed to. The
+    state is ``base``'s; with ``frac == 0`` every query is ``base``'s, with the same keys.
+    """
+
+    base: object = UniformRow()
+    frac: float = 0.0
+    top: int = 5
+    tries: int = 8
+
+    @property
+    def name(self) -> str:
+        return self.base.name
+
+    @property
+    def relaxed(self) -> bool:
+        return self.base.relaxed
+
+    def validate(self, lanas, domain) -> None:
+        if not 0.0 <= self.frac <= 1.0:
+            raise ValueError(f"local_frac must be in [0, 1], got {self.frac}")
+        if self.top < 1 or self.tries < 1:
+            raise ValueError(f"local_top and local_tries must be >= 1, got {self.top}, "
+                             f"{self.tries}")
+        if self.frac > 0 and not domain.can_mutate():
+            raise ValueError("local_frac > 0 mutates architectures: the table lists no "
+                             "`neighbors` and names no space")
+        self.base.validate(lanas, domain)
+
+    def init(self, key, lanas, domain):
+        return self.base.init(key, lanas, domain)
+
+    def on_fit(self, key, lanas, state, domain):
+        return self.base.on_fit(key, lanas, state, domain)
+
+    def has_candidates(self, lanas, state) -> jax.Array:
+        return self.base.has_candidates(lanas, state)
+
+    def told(self, sampler_state, row, leaf):
+        return self.base.told(sampler_state, row, leaf)
+
+    def propose(self, key, lanas, state, leaf, domain):
+        arch, ok, sampler_state = self.base.propose(key, lanas, state, leaf, domain)
+        if self.frac == 0.0:
+            return arch, ok, sampler_state
+        coin_key, parent_key, mut_key = jax.random.split(jax.random.fold_in(key, 0x10ca1), 3)
+        archive = state.archive
+        top = min(self.top, archive.capacity)
+        _, best = jax.lax.top_k(archive.values, top)
+        usable = jnp.arange(top) < archive.count
+        pick = best[jax.random.categorical(parent_key, jnp.where(usable, 0.0, -jnp.inf))]
+        parent = jax.tree.map(lambda a: a[pick], archive.archs)
+        child, child_ok = lanas.mutate_new(mut_key, state, domain, parent, self.tries)
+        local = jax.random.bernoulli(coin_key, self.frac) & child_ok & (archive.count > 0)
+        return select(local, child, arch), ok | local, sampler_state
