@@ -40,7 +40,7 @@ from lanas_jax.partition.samplers import LocalMix, PolytopeSampler, UniformRow
 from lanas_jax.partition.tree import num_nodes
 from lanas_jax.partition.ucb import backpropagate, select_leaf, subtree_available
 from lanas_jax.strategies.base import register
-from lanas_jax.strategies.core import Segment, Strategy, select
+from lanas_jax.strategies.core import Segment, Strategy, refit_due, refit_schedule, select
 
 EMPTY_LEAF_RULES = ("first_nonempty", "skip")
 #: Table-entry samplers and the continuous ones.
@@ -209,21 +209,10 @@ class LaNAS(Strategy):
     has_rounds = True
 
     def round_due(self, count):
-        since = count - self.num_init
-        return (since >= 0) & (since % self.num_selects == 0)
+        return refit_due(count, self.num_init, self.num_selects)
 
     def schedule(self, budget: int) -> tuple[Segment, ...]:
-        b = self.batch_size
-        init = min(self.num_init, budget)
-        rounds, rest = divmod(budget - init, self.num_selects)
-        segments = []
-        if init:
-            segments.append(Segment(1, init // b, False))
-        if rounds:
-            segments.append(Segment(rounds, self.num_selects // b, True))
-        if rest:
-            segments.append(Segment(1, rest // b, True))
-        return tuple(segments)
+        return refit_schedule(budget, self.num_init, self.num_selects, self.batch_size)
 
     def feature_dim(self, domain) -> int:
         """Width of the encoding the partition regresses on (see :meth:`encode`)."""

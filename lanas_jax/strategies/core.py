@@ -60,6 +60,30 @@ class Segment(NamedTuple):
     begin: bool
 
 
+def refit_due(count: jax.Array, num_init: int, num_selects: int) -> jax.Array:
+    """A refit is due at ``num_init`` queries and every ``num_selects`` after (LaNAS Alg. 1;
+    LA-MCTS refits on the same schedule)."""
+    since = count - num_init
+    return (since >= 0) & (since % num_selects == 0)
+
+
+def refit_schedule(budget: int, num_init: int, num_selects: int, batch: int
+                   ) -> tuple[Segment, ...]:
+    """The rounds of :func:`refit_due`: ``num_init`` queries without a model, then rounds of
+    ``num_selects`` queries (``batch`` per ask), each opened by a refit, and a shorter last
+    round for the rest of ``budget``."""
+    init = min(num_init, budget)
+    rounds, rest = divmod(budget - init, num_selects)
+    segments = []
+    if init:
+        segments.append(Segment(1, init // batch, False))
+    if rounds:
+        segments.append(Segment(rounds, num_selects // batch, True))
+    if rest:
+        segments.append(Segment(1, rest // batch, True))
+    return tuple(segments)
+
+
 def random_priority(key: jax.Array, n: int) -> jax.Array:
     """31 random bits per pool row: the unseen row with the largest is a uniform draw, and
     successive draws from a shrinking unseen set stay uniform with one vector (every row still

@@ -38,7 +38,7 @@ from flax import struct
 from lanas_jax import archive as archive_lib
 from lanas_jax.strategies import lamcts_tree as lt
 from lanas_jax.strategies.base import register
-from lanas_jax.strategies.core import Segment, Strategy, select
+from lanas_jax.strategies.core import Segment, Strategy, refit_due, refit_schedule, select
 from lanas_jax.strategies.surrogate import archive_features, feature_dim
 
 LEAF_SAMPLERS = ("mutation", "surrogate")
@@ -138,21 +138,10 @@ class LaMCTS(Strategy):
     has_rounds = True
 
     def round_due(self, count):
-        since = count - self.num_init
-        return (since >= 0) & (since % self.num_selects == 0)
+        return refit_due(count, self.num_init, self.num_selects)
 
     def schedule(self, budget: int) -> tuple[Segment, ...]:
-        b = self.batch_size
-        init = min(self.num_init, budget)
-        rounds, rest = divmod(budget - init, self.num_selects)
-        segments = []
-        if init:
-            segments.append(Segment(1, init // b, False))
-        if rounds:
-            segments.append(Segment(rounds, self.num_selects // b, True))
-        if rest:
-            segments.append(Segment(1, rest // b, True))
-        return tuple(segments)
+        return refit_schedule(budget, self.num_init, self.num_selects, self.batch_size)
 
     @property
     def window(self) -> int:
