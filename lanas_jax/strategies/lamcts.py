@@ -100,7 +100,7 @@ class LaMCTS(Strategy):
     parents: int = 1
     tournament: int = 10
     explore: float = 0.0
-    rank_pool: float = 0.5
+    rank_pool: float = 0.25
     mutation_tries: int = 16
     fit_cap: int = 256
     kmeans_iters: int = 10
