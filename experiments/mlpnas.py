@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import warnings
 
 import jax
@@ -152,7 +151,6 @@ def main(argv):
     if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir) and not _RESUME.value:
         raise app.UsageError(f"{ckpt_dir} holds a previous run's checkpoints: pass --resume to "
                              "continue it, or choose another --output_dir")
-    t0 = time.time()
     keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.PRNGKey(_SEED.value), s))(
         np.arange(_SEEDS.value))
     try:
