@@ -13,8 +13,10 @@ from lanas_jax.runner import sweep
 from lanas_jax.strategies.random_search import RandomSearch
 
 
-def linear_bench(slots: int = 4, choices: int = 4, seed: int = 0) -> Benchmark:
-    """Every cell of ``slots`` one-hot slots; metric additive in the choices (unique optimum)."""
+def linear_bench(slots: int = 4, choices: int = 4, seed: int = 0, neighbors: bool = False,
+                 name: str = "linear") -> Benchmark:
+    """Every cell of ``slots`` one-hot slots; metric additive in the choices (unique optimum).
+    ``neighbors``: the table also lists every entry's one-edit neighbours (for mutation)."""
     rng = np.random.default_rng(seed)
     cells = np.array(list(itertools.product(range(choices), repeat=slots)))
     n = len(cells)
@@ -22,7 +24,12 @@ def linear_bench(slots: int = 4, choices: int = 4, seed: int = 0) -> Benchmark:
     features[np.arange(n)[:, None], np.arange(slots) * choices + cells] = 1.0
     weights = rng.permutation(slots * choices).reshape(slots, choices) / (slots * choices)
     metric = weights[np.arange(slots), cells].sum(1) / slots + 1e-3 * rng.uniform(size=n)
-    return from_arrays(features, metric, name="linear")
+    if not neighbors:
+        return from_arrays(features, metric, name=name)
+    index = {tuple(c): i for i, c in enumerate(cells)}
+    nbrs = [[index[tuple(np.where(np.arange(slots) == s, v, c))]
+             for s in range(slots) for v in range(choices) if v != c[s]] for c in cells]
+    return from_arrays(features, metric, neighbors=np.array(nbrs, np.int32), name=name)
 
 
 def mean_samples_to_optimum(metric: np.ndarray, optimum: float) -> float:

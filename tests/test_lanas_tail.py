@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from search_checks import assert_never_repeats
+from search_checks import assert_never_repeats, linear_bench
 
 from lanas_jax.benchmarks.base import from_arrays
 from lanas_jax.partition.diagnose import locate, refit_state
@@ -21,17 +19,7 @@ from lanas_jax.runner import run_search, seed_keys, sweep
 
 def _bench(slots: int = 3, choices: int = 4):
     """A linear one-hot table whose entries list their one-edit neighbours."""
-    rng = np.random.default_rng(0)
-    cells = np.array(list(itertools.product(range(choices), repeat=slots)))
-    n = len(cells)
-    feats = np.zeros((n, slots * choices), np.float32)
-    feats[np.arange(n)[:, None], np.arange(slots) * choices + cells] = 1.0
-    w = rng.permutation(slots * choices).reshape(slots, choices) / (slots * choices)
-    metric = w[np.arange(slots), cells].sum(1) / slots + 1e-3 * rng.uniform(size=n)
-    index = {tuple(c): i for i, c in enumerate(cells)}
-    nbrs = [[index[tuple(np.where(np.arange(slots) == s, v, c))]
-             for s in range(slots) for v in range(choices) if v != c[s]] for c in cells]
-    return from_arrays(feats, metric, neighbors=np.array(nbrs, np.int32), name="linear_nb")
+    return linear_bench(slots, choices, neighbors=True, name="linear_nb")
 
 
 BENCH = _bench()
