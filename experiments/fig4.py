@@ -62,6 +62,7 @@ from lanas_jax import analysis, dynamics
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.config import config_dict
 from lanas_jax.partition.tree import num_internal
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.runner import seed_keys
 from lanas_jax.strategies.random_search import RandomSearch
 from lanas_jax.study import sweep_report
@@ -215,10 +216,7 @@ def measure(name, strategy, params, bench, budget, checkpoints, partition, edges
 
 def plot(entries, modes, checkpoints, shown, nodes, partition, ref_hist, edges, title, path
          ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     styles = {"reference": "-", "search": "--"}
     fig = plt.figure(figsize=(3.2 * max(len(nodes), 2), 3.4 * (1 + len(modes))))
@@ -270,9 +268,7 @@ def plot(entries, modes, checkpoints, shown, nodes, partition, ref_hist, edges, 
             ax.set_xlabel("metric")
             ax.legend(fontsize=6)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv):

@@ -60,6 +60,7 @@ from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.config import config_dict
 from lanas_jax.partition.lanas import NODE_MODELS
 from lanas_jax.partition.lanas_config import LaNASConfig
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.runner import check_budget, seed_keys
 from lanas_jax.study import sweep_report
 
@@ -248,10 +249,7 @@ def print_grid(grid: dict, bench, budget: int) -> None:
 
 def plot_grid(grid: dict, title: str, path: str) -> None:
     """The heat map of Fig. 6a: mean samples to the optimum per (height, #selects)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.colors import LogNorm
 
     mean = np.asarray(grid["mean_table"], float)
@@ -270,9 +268,7 @@ def plot_grid(grid: dict, title: str, path: str) -> None:
     ax.set_ylabel("tree height")
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label="mean samples to the optimum")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run_node_models(plan, params, bench, budget: int) -> list[dict]:
@@ -323,10 +319,7 @@ def _curves_to_json(entries: list[dict]) -> None:
 def plot_init(entries: list[dict], labels: list[str], budget: int, pct: str, title: str,
               path: str) -> None:
     """Fig. 6c-d as box charts: samples to the top fraction (c) and to the optimum (d)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(max(9.0, 1.6 * len(labels) + 4), 3.8))
     for ax, key, name in ((axes[0], "samples_to_top", f"(c) samples to the top {pct}"),
@@ -334,9 +327,7 @@ def plot_init(entries: list[dict], labels: list[str], budget: int, pct: str, tit
         analysis.draw_samples_box(ax, labels, [e[key] for e in entries], budget)
         ax.set_title(name, fontsize=9)
     fig.suptitle(f"Fig. 6c-d: initial samples, {title}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv):

@@ -45,6 +45,7 @@ from lanas_jax.partition.transfer import (
     split_table,
     warm_params,
 )
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.runner import seed_keys
 from lanas_jax.strategies.random_search import RandomSearch
 from lanas_jax.study import sweep_report
@@ -125,10 +126,7 @@ def mean_samples(entry: dict) -> float:
 
 
 def plot(report: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = report["fractions"]
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4))
@@ -150,9 +148,7 @@ def plot(report: dict, path: str) -> None:
     ax1.set_ylabel("median regret to the rest's optimum")
     ax1.set_title(f"{curve_arm} arm")
     ax1.legend(title="learned on")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv):

@@ -35,6 +35,7 @@ from absl import app
 from experiments import algos, common_flags
 from lanas_jax.benchmarks import load_benchmark
 from lanas_jax.partition.diagnose import locate, refit_state
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.runner import seed_keys
 from lanas_jax.study import sweep_report
 
@@ -101,10 +102,7 @@ def summary(t: dict) -> dict:
 
 
 def plot(traces: dict, path: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for seed, t in traces.items():
@@ -124,9 +122,7 @@ def plot(traces: dict, path: str, title: str) -> None:
                 xscale="log")
     axes[0].legend(fontsize=7)
     fig.suptitle(f"{title} (red: stuck seeds, grey: seeds near the median)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv):

@@ -30,6 +30,7 @@ from lanas_jax.data import DatasetError, load_dataset
 from lanas_jax.data.sources import default_sizes
 from lanas_jax.mlpnas import children as ch
 from lanas_jax.mlpnas import search as mlpnas
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.spaces.mlp import MLPStack
 from lanas_jax.training.masked_mlp import MaskedMLP
 
@@ -124,10 +125,7 @@ def main(argv):
                    "reached": hits, "seconds": seconds, "test_archs": out["archs"],
                    "acc_hist": {arm: out[arm].tolist() for arm in ("scratch", "shared")}},
                   f, indent=1)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     x = np.arange(1, _EPOCHS.value + 1)
@@ -136,8 +134,7 @@ def main(argv):
     ax.set(xlabel="child epoch", ylabel="mean validation accuracy",
            title=f"bigram weight sharing, {_DATASET.value}")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(os.path.join(_OUTPUT_DIR.value, "curve.png"), dpi=120)
+    save_figure(fig, os.path.join(_OUTPUT_DIR.value, "curve.png"))
     print("\n".join(lines))
     print(f"wrote {_OUTPUT_DIR.value}/results.json and curve.png")
 

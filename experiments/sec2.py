@@ -51,6 +51,7 @@ from absl import app
 from experiments import algos, common_flags
 from lanas_jax import analysis, dynamics
 from lanas_jax.benchmarks import load_benchmark
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.runner import seed_keys
 from lanas_jax.scanned import table_evaluator
 from lanas_jax.strategies.mcts import MCTS, actions_of, node_ids, radices
@@ -98,10 +99,7 @@ def search(label, strategy, params, bench, budget) -> dict:
 
 
 def plot_spread(spreads: dict[str, list[dict]], title: str, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for name, rows in spreads.items():
@@ -120,9 +118,7 @@ def plot_spread(spreads: dict[str, list[dict]], title: str, path: str) -> None:
     for ax in axes:
         ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv):

@@ -25,6 +25,7 @@ from absl import app
 from experiments import common_flags
 from lanas_jax.data import avg_pool, default_sizes, load_dataset
 from lanas_jax.evaluators.train import TrainEvaluator
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.spaces import get_space
 from lanas_jax.training.recipe import Recipe, get_recipe
 from lanas_jax.training.reliability import seed_agreement, split_half, stratified_sample
@@ -164,10 +165,7 @@ def _done(path: str, header: dict) -> dict[str, dict]:
 
 
 def _plot(path: str, rows: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for r in rows:
@@ -177,9 +175,7 @@ def _plot(path: str, rows: list[dict]) -> None:
     ax.set_xlabel("CPU seconds per network and seed")
     ax.set_ylabel("Kendall tau between two training seeds")
     ax.axhline(0.6, ls="--", c="gray")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

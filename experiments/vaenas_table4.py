@@ -58,6 +58,7 @@ from lanas_jax import analysis, runner, scanned
 from lanas_jax.benchmarks import NB101_PREFIX, load_benchmark
 from lanas_jax.benchmarks.nb201 import DATASETS
 from lanas_jax.config import config_dict
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.strategies.core import NoParams
 from lanas_jax.strategies.evolution import RegularizedEvolution
 from lanas_jax.vaenas import seeding
@@ -231,10 +232,7 @@ def _histogram_random(study: Study, key, num, evaluator):
 
 
 def _fig2(path: str, random_acc, vae_acc: dict, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(vae_acc), figsize=(4.2 * len(vae_acc), 3.2), sharey=True)
     every = np.concatenate([random_acc, *vae_acc.values()])  # NB101: the found samples only
@@ -253,9 +251,7 @@ def _fig2(path: str, random_acc, vae_acc: dict, title: str) -> None:
         ax.set_xlabel("test accuracy (%)")
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _json_float(a: np.ndarray) -> float | None:

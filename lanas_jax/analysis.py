@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lanas_jax.plotting import pyplot, save_figure
+
 
 def best_so_far(metric: np.ndarray) -> np.ndarray:
     """Running maximum along the last (sample) axis."""
@@ -94,26 +96,18 @@ def plot_samples_box(
     path: str, ylabel: str = "samples to the global optimum",
 ) -> None:
     """:func:`draw_samples_box` as a figure written to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(max(6.4, 0.9 * len(labels) + 2), 3.6))
     draw_samples_box(ax, labels, samples, budget)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_curves(curves: dict[str, np.ndarray], optimum: float, title: str, path: str) -> None:
     """Best-so-far median with the 25-75% band against samples, one line per algorithm."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for name, best in curves.items():
@@ -130,9 +124,7 @@ def plot_curves(curves: dict[str, np.ndarray], optimum: float, title: str, path:
     span = optimum - min(lows)
     ax.set_ylim(optimum - 1.05 * span, optimum + 0.05 * span + 1e-9)
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def band(x: np.ndarray) -> dict:

@@ -11,7 +11,6 @@ What ``experiments.open_search`` and ``experiments.evaluate`` run, as library ca
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from lanas_jax import host_loop
 from lanas_jax.evaluators.train import TrainEvaluator
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.spaces.base import stack, unstack
 from lanas_jax.training.recipe import Recipe
 
@@ -110,10 +110,7 @@ def best_so_far(entry: dict) -> np.ndarray:
 
 def plot_curves(path: str, entries: list[dict], title: str) -> None:
     """Best validation accuracy against evaluations, median and 25-75% band over seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for entry in entries:
@@ -127,10 +124,7 @@ def plot_curves(path: str, entries: list[dict], title: str) -> None:
     ax.set_ylabel("best validation accuracy (%)")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def stack_parsed(space, texts: list[str]):

@@ -8,16 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lanas_jax.plotting import pyplot, save_figure
 from lanas_jax.supernet.ranking import rank_report
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_scatter(scores: Sequence[float], truth: Sequence[float], path: str | Path,
@@ -25,16 +17,14 @@ def plot_scatter(scores: Sequence[float], truth: Sequence[float], path: str | Pa
     """Scatter of supernet score (x) against ground truth (y), Kendall tau and Spearman rho in
     the title; writes a PNG to ``path`` and returns the :func:`rank_report` it shows."""
     report = rank_report(scores, truth, top_k=())
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 4.2))
     ax.scatter(np.asarray(scores, float), np.asarray(truth, float), s=12, alpha=0.7)
     ax.set_xlabel("supernet score")
     ax.set_ylabel("ground truth")
     ax.set_title(f"{title}\nKendall tau = {report['kendall_tau']:.3f}, "
                  f"Spearman = {report['spearman']:.3f}, n = {report['n']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return report
 
 
@@ -50,7 +40,7 @@ def plot_curve(history: dict[str, Sequence[float]], path: str | Path) -> None:
     groups = {"loss": [k for k in history if "loss" in k.lower()]}
     groups["accuracy"] = [k for k in history if k not in groups["loss"]]
     groups = {label: keys for label, keys in groups.items() if keys}
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(1, len(groups), figsize=(4.8 * len(groups), 3.6), squeeze=False)
@@ -62,6 +52,4 @@ def plot_curve(history: dict[str, Sequence[float]], path: str | Path) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
