@@ -225,6 +225,27 @@ def test_csv_and_bundled_tables(tmp_path) -> None:
     assert w.num_classes == 3 and w.x_train.shape == (106, 13)
 
 
+def test_csv_separators_are_detected(tmp_path) -> None:
+    """UCI's winequality-red.csv as downloaded (quoted header, ';' separators, the quality
+    score last) and a tab-separated file read like the comma-separated one."""
+    rng = np.random.default_rng(0)
+    feats = rng.uniform(0, 10, (30, 3)).round(3)
+    quality = rng.choice([5, 6, 7], 30)
+    head = ['"fixed acidity"', '"volatile acidity"', '"alcohol"', '"quality"']
+    body = [";".join([*map(str, f), str(q)]) for f, q in zip(feats, quality, strict=True)]
+    (tmp_path / "wq.csv").write_text("\n".join([";".join(head), *body]) + "\n")
+    tab = ["\t".join([*map(str, f), str(q)]) for f, q in zip(feats, quality, strict=True)]
+    (tmp_path / "t.tsv").write_text("\n".join(tab) + "\n")
+    for name in ("wq.csv", "t.tsv"):
+        s = load_dataset(f"csv:{tmp_path / name}", n_val=5, n_test=5)
+        assert s.num_classes == 3 and s.x_train.shape == (20, 3)
+        x = np.concatenate([s.x_train, s.x_val, s.x_test])
+        y = np.concatenate([s.y_train, s.y_val, s.y_test])
+        order = np.lexsort(feats.T[::-1])
+        np.testing.assert_allclose(x[np.lexsort(x.T[::-1])], feats[order], rtol=1e-6)
+        np.testing.assert_array_equal(np.sort(y), np.sort(quality - 5))
+
+
 def test_bigram_curve_binary(tmp_path) -> None:
     from experiments.mlpnas_bigram_curve import epochs_to_reach
 

@@ -1,7 +1,9 @@
 """A user's own tabular dataset as a CSV file (``load_dataset("csv:PATH")``).
 
 Seed 001 Sec. 5.1 ran MLPNAS on "Wine-Quality" and "10 Speakers", which are not bundled here;
-a user runs them (or any table) from their own file. Rules: comma-separated, one example a row;
+a user runs them (or any table) from their own file. Rules: one example a row, cells separated
+by commas, semicolons or tabs (detected by :class:`csv.Sniffer`; UCI's ``winequality-red.csv``
+is read as downloaded, quoted ``;``-separated header and all);
 an optional header row (a first row with any non-numeric feature cell is taken as the header);
 every feature cell numeric; the label in column ``label_column`` (default the last). Labels
 may be numbers or strings: the distinct values, sorted, become classes ``0..K-1``. The file is
@@ -19,6 +21,9 @@ import numpy as np
 from lanas_jax.data.splits import DatasetError
 
 
+_DELIMITERS = ",;\t"
+
+
 def _is_number(cell: str) -> bool:
     try:
         float(cell)
@@ -32,7 +37,13 @@ def load_csv(path: str, label_column: int = -1) -> tuple[np.ndarray, np.ndarray,
     if not os.path.isfile(path):
         raise DatasetError(f"csv:{path}: no such file")
     with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+        sample = f.read(1 << 16)
+        f.seek(0)
+        try:
+            dialect = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS)
+        except csv.Error:  # one column, or no separator it can tell: read as commas
+            dialect = csv.excel
+        rows = [r for r in csv.reader(f, dialect) if any(c.strip() for c in r)]
     if not rows:
         raise DatasetError(f"csv:{path}: empty file")
     width = len(rows[0])
