@@ -20,7 +20,6 @@ import numpy as np
 
 from lanas_jax.data.splits import DatasetError
 
-
 _DELIMITERS = ",;\t"
 
 
