@@ -227,7 +227,10 @@ def test_csv_and_bundled_tables(tmp_path) -> None:
 
 def test_csv_separators_are_detected(tmp_path) -> None:
     """UCI's winequality-red.csv as downloaded (quoted header, ';' separators, the quality
-    score last) and a tab-separated file read like the comma-separated one."""
+    score last) and a tab-separated file read like the comma-separated one; a binary file or
+    one csv cannot parse is a DatasetError naming it."""
+    from lanas_jax.data import DatasetError
+
     rng = np.random.default_rng(0)
     feats = rng.uniform(0, 10, (30, 3)).round(3)
     quality = rng.choice([5, 6, 7], 30)
@@ -244,6 +247,12 @@ def test_csv_separators_are_detected(tmp_path) -> None:
         order = np.lexsort(feats.T[::-1])
         np.testing.assert_allclose(x[np.lexsort(x.T[::-1])], feats[order], rtol=1e-6)
         np.testing.assert_array_equal(np.sort(y), np.sort(quality - 5))
+    (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x81 not text\n")
+    with pytest.raises(DatasetError, match="not a text file"):
+        load_dataset(f"csv:{tmp_path / 'bin.csv'}", n_val=1, n_test=1)
+    (tmp_path / "huge.csv").write_text('1,2\n3,"' + "4" * 200_000 + '"\n')  # > csv's field limit
+    with pytest.raises(DatasetError, match="unreadable as CSV"):
+        load_dataset(f"csv:{tmp_path / 'huge.csv'}", n_val=1, n_test=1)
 
 
 def test_bigram_curve_binary(tmp_path) -> None:

@@ -14,6 +14,7 @@ problem is a :class:`DatasetError` naming the file, the row and what is wrong.
 from __future__ import annotations
 
 import csv
+import io
 import os
 
 import numpy as np
@@ -35,14 +36,19 @@ def load_csv(path: str, label_column: int = -1) -> tuple[np.ndarray, np.ndarray,
     """``(x float32 [N, D], y int32 [N], source)`` of a CSV file (see the module doc)."""
     if not os.path.isfile(path):
         raise DatasetError(f"csv:{path}: no such file")
-    with open(path, newline="") as f:
-        sample = f.read(1 << 16)
-        f.seek(0)
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=_DELIMITERS)
-        except csv.Error:  # one column, or no separator it can tell: read as commas
-            dialect = csv.excel
-        rows = [r for r in csv.reader(f, dialect) if any(c.strip() for c in r)]
+    try:
+        with open(path, newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise DatasetError(f"csv:{path}: not a text file (it is not UTF-8)") from None
+    try:
+        dialect = csv.Sniffer().sniff(text[: 1 << 16], delimiters=_DELIMITERS)
+    except csv.Error:  # one column, or no separator it can tell: read as commas
+        dialect = csv.excel
+    try:
+        rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in r)]
+    except csv.Error as e:
+        raise DatasetError(f"csv:{path}: unreadable as CSV ({e})") from None
     if not rows:
         raise DatasetError(f"csv:{path}: empty file")
     width = len(rows[0])
