@@ -6,7 +6,8 @@ Search", ICML) from the user's own copy of the official file, without TensorFlow
 list ``[module_hash, epochs, raw_adjacency, raw_operations, raw_metrics]`` with the cell's
 isomorphism hash, the epoch budget (4, 12, 36 or 108), the ``V x V`` adjacency as a 0/1
 string, the comma-separated op names and the base64 ``ModelMetrics`` protobuf
-(:mod:`lanas_jax.benchmarks.nb101_metrics`). Each cell was trained 3 times per budget.
+(:mod:`lanas_jax.benchmarks.nb101_metrics`); :mod:`lanas_jax.benchmarks.nb101_records` reads
+and writes records. Each cell was trained 3 times per budget.
 
 :func:`load_nb101` makes one benchmark row per module hash with records at the chosen budget:
 the search metric is the mean final validation accuracy over the repeats, the reported metric
@@ -19,36 +20,29 @@ rebuilds it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hashlib
-import json
 import os
 import warnings
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from lanas_jax.benchmarks.base import Benchmark, BenchmarkError, from_arrays
-from lanas_jax.benchmarks.nb101_metrics import (
-    EvaluationData,
-    MetricsError,
-    ModelMetrics,
-    encode_model_metrics,
-    final_metrics,
-    final_metrics_many,
+from lanas_jax.benchmarks.nb101_records import (
+    decode_metrics,
+    json_rows,
+    nb101_record,
+    row_message,
+    training_run,
+    write_nb101,
 )
-from lanas_jax.benchmarks.tfrecord import TFRecordError, index_records, read_file, write_records
+from lanas_jax.benchmarks.tfrecord import TFRecordError, index_records, read_file
 from lanas_jax.spaces import nb101 as space
 
 #: Bumped whenever the cache's content or meaning changes; older caches are rebuilt.
 CACHE_VERSION = 1
 _CACHE_SUFFIX = ".lanas-nb101-cache.npz"
-# Records parsed per json.loads call (one JSON array per chunk is far faster than one call per
-# record; a chunk that fails is re-parsed record by record to name the culprit).
-_JSON_CHUNK = 50_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,9 +231,9 @@ def parse_nb101(path: str | os.PathLike) -> Nb101Table:
         raise BenchmarkError(f"{p}: holds no records")
     raw = buf.tobytes()
     del buf
-    rows = _json_rows(p, raw, starts, lengths)
+    rows = json_rows(p, raw, starts, lengths)
     hashes, epochs_col, adjacency, operations, metrics = rows
-    val, test, ttime, params = _decode_metrics(p, metrics, starts, hashes)
+    val, test, ttime, params = decode_metrics(p, metrics, starts, hashes)
     del metrics
 
     hash_arr = np.asarray(hashes, "S32")
@@ -257,7 +251,7 @@ def parse_nb101(path: str | os.PathLike) -> Nb101Table:
     try:
         out_bits, labels = space.parse_cells(adj_arr[first].tolist(), ops_arr[first].tolist())
     except ValueError as e:
-        raise BenchmarkError(f"{p}: {_row_message(e, first, starts, hashes)}") from None
+        raise BenchmarkError(f"{p}: {row_message(e, first, starts, hashes)}") from None
     bad, reasons = space.check_many(out_bits, labels)
     if bad.size:
         i = int(first[bad[0]])
@@ -296,171 +290,6 @@ def parse_nb101(path: str | os.PathLike) -> Nb101Table:
         repeats=repeats,
         neighbors=space.neighbors(out_bits, labels, keys),
     )
-
-
-def _row_message(e: ValueError, first: np.ndarray, starts: np.ndarray, hashes) -> str:
-    """Turn parse_cells' "row k: ..." into the record index, offset and hash."""
-    msg = str(e)
-    head, sep, rest = msg.partition(": ")
-    if sep and head.startswith("row ") and head[4:].isdigit():
-        i = int(first[int(head[4:])])
-        return f"record {i} (byte {int(starts[i]) - 12}, module hash {hashes[i]}): {rest}"
-    return msg
-
-
-def _json_rows(p: Path, raw: bytes, starts: np.ndarray, lengths: np.ndarray):
-    """The five columns of the JSON rows, type-checked."""
-    cols: tuple[list, ...] = ([], [], [], [], [])
-    s_list = starts.tolist()
-    e_list = (starts + lengths).tolist()
-    for lo in range(0, len(s_list), _JSON_CHUNK):
-        hi = min(lo + _JSON_CHUNK, len(s_list))
-        pieces = [raw[s:e] for s, e in zip(s_list[lo:hi], e_list[lo:hi], strict=True)]
-        try:
-            parsed = json.loads(b"[" + b",".join(pieces) + b"]")
-            if not isinstance(parsed, list) or len(parsed) != len(pieces):
-                raise ValueError("record boundaries do not match")
-        except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-            parsed = [_one_row(p, piece, lo + k, s_list[lo + k]) for k, piece in
-                      enumerate(pieces)]
-        for k, row in enumerate(parsed):
-            if not (isinstance(row, list) and len(row) == 5):
-                _bad_row(p, lo + k, s_list[lo + k], row)
-        for c, col in enumerate(zip(*parsed, strict=True)):
-            cols[c].extend(col)
-    hashes, epochs, adjacency, operations, metrics = cols
-    checks = (
-        ("module_hash", hashes, "a 32-character hex string",
-         lambda c: _types(c) == {str} and set(map(len, c)) == {32} and "".join(c).isascii()),
-        ("epochs", epochs, "a positive integer",
-         lambda c: _types(c) == {int} and min(c) > 0),
-        ("raw_adjacency", adjacency, "a string", lambda c: _types(c) == {str}),
-        ("raw_operations", operations, "a string", lambda c: _types(c) == {str}),
-        ("raw_metrics", metrics, "a string", lambda c: _types(c) == {str}),
-    )
-    for name, col, what, ok in checks:
-        if not ok(col):  # find the culprit (the fast checks above run in C)
-            i = next(k for k, x in enumerate(col) if not ok([x]))
-            raise BenchmarkError(
-                f"{p}: record {i} (byte {s_list[i] - 12}): {name} must be {what}, got "
-                f"{_short(col[i])}"
-            )
-    return cols
-
-
-def _types(col) -> set[type]:
-    return set(map(type, col))
-
-
-def _one_row(p: Path, piece: bytes, index: int, start: int):
-    try:
-        return json.loads(piece.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise BenchmarkError(
-            f"{p}: record {index} (byte {start - 12}) is not UTF-8 text ({e.reason})"
-        ) from None
-    except json.JSONDecodeError as e:
-        raise BenchmarkError(
-            f"{p}: record {index} (byte {start - 12}) is not valid JSON ({e.msg} at character "
-            f"{e.pos}): {_short(piece)}"
-        ) from None
-
-
-def _bad_row(p: Path, index: int, start: int, row) -> None:
-    if isinstance(row, list) and len(row) == 4:
-        detail = "4 fields: the metrics are missing"
-    else:
-        detail = f"got {_short(row)}"
-    raise BenchmarkError(
-        f"{p}: record {index} (byte {start - 12}) must be the JSON list [module_hash, epochs, "
-        f"raw_adjacency, raw_operations, raw_metrics]; {detail}"
-    )
-
-
-def _short(x, limit: int = 80) -> str:
-    text = repr(x)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _decode_metrics(p: Path, metrics: Sequence[str], starts: np.ndarray, hashes):
-    """Final (validation, test, training time, parameters) of every record, vectorised."""
-    a2b = binascii.a2b_base64
-    try:
-        blobs = [a2b(text, strict_mode=True) for text in metrics]
-    except binascii.Error:
-        for i, text in enumerate(metrics):
-            try:
-                a2b(text, strict_mode=True)
-            except binascii.Error as e:
-                raise BenchmarkError(
-                    f"{p}: record {i} (byte {int(starts[i]) - 12}, module hash {hashes[i]}): "
-                    f"raw_metrics is not valid base64 ({e})"
-                ) from None
-        raise
-    lengths = np.fromiter(map(len, blobs), np.int64, len(blobs))
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    buf = np.frombuffer(b"".join(blobs), np.uint8)
-    val, test, ttime, params, bad = final_metrics_many(buf, offsets, lengths)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        try:
-            final_metrics(blobs[i])
-            reason = "unreadable ModelMetrics"
-        except MetricsError as e:
-            reason = str(e)
-        if not blobs[i]:
-            reason = "raw_metrics is empty (missing metrics)"
-        raise BenchmarkError(
-            f"{p}: record {i} (byte {int(starts[i]) - 12}, module hash {hashes[i]}): bad "
-            f"ModelMetrics in raw_metrics: {reason} ({int(bad.sum())} record(s) affected)"
-        )
-    return val, test, ttime, params
-
-
-# ------------------------------------------------------------------------------ writing
-
-
-def nb101_record(
-    module_hash: str,
-    epochs: int,
-    raw_adjacency: str,
-    raw_operations: str,
-    metrics: ModelMetrics | bytes,
-) -> bytes:
-    """One record's data in the official format (for tests and synthetic files)."""
-    blob = metrics if isinstance(metrics, bytes) else encode_model_metrics(metrics)
-    row = [module_hash, int(epochs), raw_adjacency, raw_operations,
-           base64.b64encode(blob).decode("ascii")]
-    return json.dumps(row).encode("utf-8")
-
-
-def training_run(
-    validation: float,
-    test: float,
-    epochs: int = 108,
-    *,
-    train: float = 1.0,
-    training_time: float = 1000.0,
-    parameters: int = 1_000_000,
-) -> ModelMetrics:
-    """A ``ModelMetrics`` shaped like the official ones: evaluations at the start, half-way and
-    end of training (the last holds the given accuracies)."""
-    evals = tuple(
-        EvaluationData(
-            current_epoch=float(epochs * f),
-            training_time=training_time * f,
-            train_accuracy=train if f == 1 else 0.1 + 0.5 * f,
-            validation_accuracy=validation if f == 1 else 0.1 + 0.5 * f,
-            test_accuracy=test if f == 1 else 0.1 + 0.5 * f,
-        )
-        for f in (0.0, 0.5, 1.0)
-    )
-    return ModelMetrics(evals, int(parameters), training_time * 1.1)
-
-
-def write_nb101(path: str | os.PathLike, records: Iterable[bytes]) -> None:
-    """Write records (see :func:`nb101_record`) as a TFRecord file."""
-    write_records(path, records)
 
 
 __all__ = [
