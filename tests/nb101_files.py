@@ -10,6 +10,38 @@ import numpy as np
 from lanas_jax.benchmarks import nb101 as loader
 from lanas_jax.spaces import nb101 as sp
 
+C3, C1, MP = sp.OPS  # conv3x3-bn-relu, conv1x1-bn-relu, maxpool3x3
+IN, OUT = sp.INPUT, sp.OUTPUT
+
+# The Inception-like cell of the benchmark's README (7 vertices, 8 edges).
+INCEPTION = (
+    np.array(
+        [
+            [0, 1, 1, 1, 0, 1, 0],
+            [0, 0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 1, 0, 0],
+            [0, 0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0, 0, 0],
+        ]
+    ),
+    [IN, C1, C3, C3, C3, MP, OUT],
+)
+# A 5-vertex cell: 0 -> 1 -> 3 -> 4, 0 -> 2 -> 3, 0 -> 4.
+SMALL = (
+    np.array(
+        [
+            [0, 1, 1, 0, 1],
+            [0, 0, 0, 1, 0],
+            [0, 0, 0, 1, 0],
+            [0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 0],
+        ]
+    ),
+    [IN, C3, C1, MP, OUT],
+)
+
 
 def random_table(num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``num`` distinct random valid cells in padded form (``sp.random_cells``)."""
