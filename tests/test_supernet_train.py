@@ -176,7 +176,7 @@ for method in ("spos",):  # the data-parallel step is the same code for every me
         np.testing.assert_allclose(p, q, rtol=1e-5, atol=1e-6)
 # SyncBN: BatchNorm over a batch split across the 4 devices == over the whole batch
 from jax.sharding import PartitionSpec as P
-from lanas_jax.spaces.nb201 import affine_free_batch_norm, sync_batch_norm
+from lanas_jax.spaces.batch_norm import affine_free_batch_norm, sync_batch_norm
 z = jnp.asarray(rng.normal(size=(32, 4, 4, 3)), jnp.float32) * 3 + 1
 def synced(z):
     with sync_batch_norm("data"):

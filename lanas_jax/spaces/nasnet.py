@@ -36,6 +36,7 @@ import numpy as np
 from flax import struct
 
 from lanas_jax.spaces.base import Space, SpaceSize
+from lanas_jax.spaces.batch_norm import affine_free_batch_norm
 
 OPS: tuple[str, ...] = (
     "max_pool_3x3", "max_pool_5x5", "max_pool_7x7",
@@ -142,11 +143,9 @@ def parse(text: str, num_blocks: int = NUM_BLOCKS) -> np.ndarray:
 # -- the network (Zoph et al. 2018) -------------------------------------------------------------
 def _batch_norm(train: bool, bn: str):
     """flax's default BatchNorm for ``bn="affine"`` (the stand-alone network); a supernet's
-    affine-free kinds (:data:`~lanas_jax.spaces.nb201.BN_KINDS`) otherwise."""
+    affine-free kinds (:data:`~lanas_jax.spaces.batch_norm.BN_KINDS`) otherwise."""
     if bn == "affine":
         return nn.BatchNorm(use_running_average=not train)
-    from lanas_jax.spaces.nb201 import affine_free_batch_norm
-
     return affine_free_batch_norm(train, bn)
 
 

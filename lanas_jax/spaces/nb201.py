@@ -15,8 +15,6 @@ the embedded benchmark table.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 
 import flax.linen as nn
@@ -26,6 +24,7 @@ import numpy as np
 from flax import struct
 
 from lanas_jax.spaces.base import Space, SpaceSize, dense_key
+from lanas_jax.spaces.batch_norm import batch_norm
 
 #: The 6 edges ``(i, j)`` = ``i<-j``, in architecture-string order.
 EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -287,64 +286,6 @@ def _host_ops(arch: Nb201Arch) -> tuple[int, ...]:
 # -- the network (Dong & Yang 2020, Sec. 2.1 and Fig. 1) ----------------------------------------
 
 
-#: BatchNorm kinds: ``"affine"`` the stand-alone network's (scale, bias, running statistics);
-#: the weight-sharing supernet's ``"batch"`` (no scale or bias, batch statistics always: the
-#: NAS-Bench-201 search recipe, ``affine=False, track_running_stats=False``) and
-#: ``"recalibrate"`` (no scale or bias, running statistics that one train-mode pass sets: SPOS).
-BN_KINDS = ("affine", "batch", "recalibrate")
-
-
-def _batch_norm(train: bool, kind: str = "affine"):
-    """The BatchNorm of ``kind`` (see :data:`BN_KINDS`), eps 1e-5 as PyTorch."""
-    if kind == "affine":
-        # PyTorch's BatchNorm2d defaults (momentum 0.1 of the new batch), as the benchmark.
-        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
-    return affine_free_batch_norm(train, kind)
-
-
-#: The mesh axis over which a supernet's BatchNorm averages its statistics (SyncBN), set while
-#: a data-parallel step is traced (:func:`sync_batch_norm`); None: this device's batch alone.
-_SYNC_AXIS: contextvars.ContextVar[str | None] = contextvars.ContextVar("bn_axis", default=None)
-
-
-@contextlib.contextmanager
-def sync_batch_norm(axis_name: str):
-    """While tracing inside it, affine-free BatchNorm takes its statistics over the whole
-    batch split across ``axis_name`` (``lax.pmean`` of the per-device moments), so a
-    data-parallel step normalises exactly as one device would."""
-    token = _SYNC_AXIS.set(axis_name)
-    try:
-        yield
-    finally:
-        _SYNC_AXIS.reset(token)
-
-
-def affine_free_batch_norm(train: bool, kind: str):
-    """A supernet's BatchNorm without scale or bias (eps 1e-5): ``kind="batch"`` normalises by
-    the batch's statistics always (a function, no variables); ``"recalibrate"`` is a flax
-    BatchNorm whose running statistics a train-mode pass replaces (momentum 0)."""
-    if kind == "recalibrate":
-        # momentum 0: a train-mode pass replaces the running statistics with its batch's
-        return nn.BatchNorm(use_running_average=not train, momentum=0.0, epsilon=1e-5,
-                            use_scale=False, use_bias=False, axis_name=_SYNC_AXIS.get())
-    if kind == "batch":
-        return _batch_statistics_norm
-    raise ValueError(f"unknown BatchNorm kind {kind!r}; known: {', '.join(BN_KINDS)}")
-
-
-def _batch_statistics_norm(x: jax.Array, eps: float = 1e-5) -> jax.Array:
-    """Normalise by the batch's per-channel mean and (biased) variance; no parameters."""
-    axes = tuple(range(x.ndim - 1))
-    axis = _SYNC_AXIS.get()
-    mean = jnp.mean(x, axes)
-    if axis is not None:
-        mean = jax.lax.pmean(mean, axis)
-    var = jnp.mean(jnp.square(x - mean), axes)
-    if axis is not None:
-        var = jax.lax.pmean(var, axis)
-    return (x - mean) * jax.lax.rsqrt(var + eps)
-
-
 class ReLUConvBN(nn.Module):
     """ReLU, a bias-free ``kernel x kernel`` convolution (padding ``kernel // 2``), BatchNorm."""
 
@@ -358,7 +299,7 @@ class ReLUConvBN(nn.Module):
         pad = self.kernel // 2
         x = nn.Conv(self.channels, (self.kernel, self.kernel), strides=self.stride,
                     padding=((pad, pad), (pad, pad)), use_bias=False)(nn.relu(x))
-        return _batch_norm(train, self.bn)(x)
+        return batch_norm(train, self.bn)(x)
 
 
 class Nb201Cell(nn.Module):
@@ -423,12 +364,12 @@ class Nb201Network(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         x = nn.Conv(self.channels, (3, 3), padding=((1, 1), (1, 1)), use_bias=False)(x)
-        x = _batch_norm(train)(x)
+        x = batch_norm(train)(x)
         for stage in range(3):
             width = self.channels * 2**stage
             if stage:
                 x = ResidualReduction(width)(x, train)
             for _ in range(self.cells):
                 x = Nb201Cell(self.ops, width)(x, train)
-        x = nn.relu(_batch_norm(train)(x))
+        x = nn.relu(batch_norm(train)(x))
         return nn.Dense(self.num_classes)(jnp.mean(x, axis=(1, 2)))

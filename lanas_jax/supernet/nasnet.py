@@ -35,8 +35,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lanas_jax.spaces import nasnet
+from lanas_jax.spaces.batch_norm import affine_free_batch_norm
 from lanas_jax.spaces.nasnet import OPS, _FactorizedReduce, _ReLUConvBN, _SepConv
-from lanas_jax.spaces.nb201 import affine_free_batch_norm
 from lanas_jax.supernet.base import Variables, check_bn_mode
 
 NUM_OPS = len(OPS)

@@ -25,7 +25,7 @@ Data parallelism (``mesh``): the minibatch is split over the mesh's ``"data"`` a
 ``jax.shard_map``; the loss is averaged over devices with ``lax.pmean`` before differentiation
 (so the gradient is the global batch's), accuracy and BatchNorm statistics after it; the
 supernets' BatchNorm normalises by the whole batch's moments (SyncBN,
-``lanas_jax.spaces.nb201.sync_batch_norm``),
+``lanas_jax.spaces.batch_norm.sync_batch_norm``),
 so the update equals the one-device update up to float summation order (tested with 4 host
 devices). The path is drawn from the step key outside the map, identical on every device.
 """
@@ -42,7 +42,7 @@ import optax
 from flax import struct
 from jax.sharding import Mesh, PartitionSpec
 
-from lanas_jax.spaces.nb201 import sync_batch_norm
+from lanas_jax.spaces.batch_norm import sync_batch_norm
 from lanas_jax.supernet import paths
 from lanas_jax.vaenas.model import VAE, VAESizes
 from lanas_jax.vaenas.tokens import TokenSpec

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lanas_jax.spaces import nb201 as space
+from lanas_jax.spaces.batch_norm import batch_norm
 from lanas_jax.training.static import FlaxModel
 
 _CONV_OPS = {"conv1": space.OPS.index("nor_conv_1x1"), "conv3": space.OPS.index("nor_conv_3x3")}
@@ -31,7 +32,7 @@ _CONV_OPS = {"conv1": space.OPS.index("nor_conv_1x1"), "conv3": space.OPS.index(
 
 class MaskedCell(nn.Module):
     """One NB201 cell with every op on every edge; ``onehot`` ``[6, 5]`` selects. ``bn`` is the
-    BatchNorm kind of the convolutions (:data:`~lanas_jax.spaces.nb201.BN_KINDS`)."""
+    BatchNorm kind of the convolutions (:data:`~lanas_jax.spaces.batch_norm.BN_KINDS`)."""
 
     channels: int
     bn: str = "affine"
@@ -61,7 +62,7 @@ class MaskedCell(nn.Module):
 class MaskedNb201Network(nn.Module):
     """:class:`~lanas_jax.spaces.nb201.Nb201Network` with :class:`MaskedCell` cells; called as
     ``(x, arch, train=)`` with a traced :class:`~lanas_jax.spaces.nb201.Nb201Arch`. ``bn`` is
-    every BatchNorm's kind (:data:`~lanas_jax.spaces.nb201.BN_KINDS`; the supernet's are
+    every BatchNorm's kind (:data:`~lanas_jax.spaces.batch_norm.BN_KINDS`; the supernet's are
     affine-free). ``op_weights`` ``[6, 5]``, when given, replaces the one-hot of ``arch.ops``
     (``arch`` is then unused): DARTS's mixed op ``sum_k w[e, k] op_k(x)`` on the same parameters
     (Liu et al. 2019, Sec. 2.2; :mod:`lanas_jax.gradient.mixed`)."""
@@ -79,14 +80,14 @@ class MaskedNb201Network(nn.Module):
         else:
             onehot = jnp.asarray(op_weights, x.dtype)
         x = nn.Conv(self.channels, (3, 3), padding=((1, 1), (1, 1)), use_bias=False)(x)
-        x = space._batch_norm(train, self.bn)(x)
+        x = batch_norm(train, self.bn)(x)
         for stage in range(3):
             width = self.channels * 2**stage
             if stage:
                 x = space.ResidualReduction(width, bn=self.bn)(x, train)
             for _ in range(self.cells):
                 x = MaskedCell(width, bn=self.bn)(x, onehot, train)
-        x = nn.relu(space._batch_norm(train, self.bn)(x))
+        x = nn.relu(batch_norm(train, self.bn)(x))
         return nn.Dense(self.num_classes)(jnp.mean(x, axis=(1, 2)))
 
 
