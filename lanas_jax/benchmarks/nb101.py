@@ -33,6 +33,7 @@ from lanas_jax.benchmarks.nb101_records import (
     decode_metrics,
     json_rows,
     nb101_record,
+    record_at,
     row_message,
     training_run,
     write_nb101,
@@ -245,7 +246,7 @@ def parse_nb101(path: str | os.PathLike) -> Nb101Table:
     if not same.all():
         i = int(np.flatnonzero(~same)[0])
         raise BenchmarkError(
-            f"{p}: record {i} (byte {int(starts[i]) - 12}) gives module hash {hashes[i]} a "
+            f"{p}: {record_at(i, starts[i])} gives module hash {hashes[i]} a "
             "different cell than its first record"
         )
     try:
@@ -256,7 +257,7 @@ def parse_nb101(path: str | os.PathLike) -> Nb101Table:
     if bad.size:
         i = int(first[bad[0]])
         raise BenchmarkError(
-            f"{p}: record {i} (byte {int(starts[i]) - 12}, module hash {hashes[i]}) is not a "
+            f"{p}: {record_at(i, starts[i], hashes[i])} is not a "
             f"valid NAS-Bench-101 cell: {reasons[0]} ({bad.size} cell(s) affected)"
         )
 

@@ -28,11 +28,18 @@ from lanas_jax.benchmarks.nb101_metrics import (
     final_metrics,
     final_metrics_many,
 )
-from lanas_jax.benchmarks.tfrecord import write_records
+from lanas_jax.benchmarks.tfrecord import HEADER_BYTES, write_records
 
 # Records parsed per json.loads call (one JSON array per chunk is far faster than one call per
 # record; a chunk that fails is re-parsed record by record to name the culprit).
 _JSON_CHUNK = 50_000
+
+
+def record_at(index: int, start, module_hash=None) -> str:
+    """``record i (byte b)`` or ``record i (byte b, module hash h)``: a record in an error
+    message, ``b`` its frame's offset in the file (``start`` is where its data begins)."""
+    extra = "" if module_hash is None else f", module hash {module_hash}"
+    return f"record {index} (byte {int(start) - HEADER_BYTES}{extra})"
 
 
 def row_message(e: ValueError, first: np.ndarray, starts: np.ndarray, hashes) -> str:
@@ -41,7 +48,7 @@ def row_message(e: ValueError, first: np.ndarray, starts: np.ndarray, hashes) ->
     head, sep, rest = msg.partition(": ")
     if sep and head.startswith("row ") and head[4:].isdigit():
         i = int(first[int(head[4:])])
-        return f"record {i} (byte {int(starts[i]) - 12}, module hash {hashes[i]}): {rest}"
+        return f"{record_at(i, starts[i], hashes[i])}: {rest}"
     return msg
 
 
@@ -79,7 +86,7 @@ def json_rows(p: Path, raw: bytes, starts: np.ndarray, lengths: np.ndarray):
         if not ok(col):  # find the culprit (the fast checks above run in C)
             i = next(k for k, x in enumerate(col) if not ok([x]))
             raise BenchmarkError(
-                f"{p}: record {i} (byte {s_list[i] - 12}): {name} must be {what}, got "
+                f"{p}: {record_at(i, s_list[i])}: {name} must be {what}, got "
                 f"{_short(col[i])}"
             )
     return cols
@@ -94,11 +101,11 @@ def _one_row(p: Path, piece: bytes, index: int, start: int):
         return json.loads(piece.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise BenchmarkError(
-            f"{p}: record {index} (byte {start - 12}) is not UTF-8 text ({e.reason})"
+            f"{p}: {record_at(index, start)} is not UTF-8 text ({e.reason})"
         ) from None
     except json.JSONDecodeError as e:
         raise BenchmarkError(
-            f"{p}: record {index} (byte {start - 12}) is not valid JSON ({e.msg} at character "
+            f"{p}: {record_at(index, start)} is not valid JSON ({e.msg} at character "
             f"{e.pos}): {_short(piece)}"
         ) from None
 
@@ -109,7 +116,7 @@ def _bad_row(p: Path, index: int, start: int, row) -> None:
     else:
         detail = f"got {_short(row)}"
     raise BenchmarkError(
-        f"{p}: record {index} (byte {start - 12}) must be the JSON list [module_hash, epochs, "
+        f"{p}: {record_at(index, start)} must be the JSON list [module_hash, epochs, "
         f"raw_adjacency, raw_operations, raw_metrics]; {detail}"
     )
 
@@ -130,8 +137,8 @@ def decode_metrics(p: Path, metrics: Sequence[str], starts: np.ndarray, hashes):
                 a2b(text, strict_mode=True)
             except binascii.Error as e:
                 raise BenchmarkError(
-                    f"{p}: record {i} (byte {int(starts[i]) - 12}, module hash {hashes[i]}): "
-                    f"raw_metrics is not valid base64 ({e})"
+                    f"{p}: {record_at(i, starts[i], hashes[i])}: raw_metrics is not valid "
+                    f"base64 ({e})"
                 ) from None
         raise
     lengths = np.fromiter(map(len, blobs), np.int64, len(blobs))
@@ -148,7 +155,7 @@ def decode_metrics(p: Path, metrics: Sequence[str], starts: np.ndarray, hashes):
         if not blobs[i]:
             reason = "raw_metrics is empty (missing metrics)"
         raise BenchmarkError(
-            f"{p}: record {i} (byte {int(starts[i]) - 12}, module hash {hashes[i]}): bad "
+            f"{p}: {record_at(i, starts[i], hashes[i])}: bad "
             f"ModelMetrics in raw_metrics: {reason} ({int(bad.sum())} record(s) affected)"
         )
     return val, test, ttime, params
@@ -204,6 +211,7 @@ __all__ = [
     "decode_metrics",
     "json_rows",
     "nb101_record",
+    "record_at",
     "row_message",
     "training_run",
     "write_nb101",

@@ -30,7 +30,9 @@ from lanas_jax.benchmarks.base import BenchmarkError
 
 _POLY = 0x82F63B78  # CRC-32C (Castagnoli), bit-reflected
 _MASK_DELTA = 0xA282EAD8
-_HEADER = 12  # uint64 length + uint32 length CRC
+#: Bytes of a frame before its data: the uint64 length and its uint32 CRC (record offsets in
+#: error messages are the frame's, ``data start - HEADER_BYTES``).
+HEADER_BYTES = 12
 _FOOTER = 4  # uint32 data CRC
 # Records whose CRCs are computed together: small enough that the active records' next bytes
 # stay in cache (1 << 11 measured fastest on a 2-core CPU, ~1 s per 100 MB).
@@ -167,27 +169,27 @@ def index_records(buf: np.ndarray, path: str | os.PathLike = "<buffer>") -> tupl
     # checked below, vectorised, but a wild length must not send the walk astray first, so
     # a record that runs past the end is checked on its own before reporting truncation.
     while pos < size:
-        if pos + _HEADER > size:
+        if pos + HEADER_BYTES > size:
             raise TFRecordError(
                 f"{path}: truncated record at byte {pos}: {size - pos} bytes left, a record "
-                f"header needs {_HEADER}"
+                f"header needs {HEADER_BYTES}"
             )
         (n,) = unpack(raw, pos)
-        end = pos + _HEADER + n + _FOOTER
+        end = pos + HEADER_BYTES + n + _FOOTER
         if end > size:
             _check_length_crc(buf, pos, path)
             raise TFRecordError(
                 f"{path}: truncated record at byte {pos}: it declares {n} data bytes but the "
-                f"file ends {size - pos - _HEADER} bytes after its header"
+                f"file ends {size - pos - HEADER_BYTES} bytes after its header"
             )
-        starts.append(pos + _HEADER)
+        starts.append(pos + HEADER_BYTES)
         lengths.append(n)
         pos = end
     s = np.asarray(starts, np.int64)
     n = np.asarray(lengths, np.int64)
     if s.size == 0:
         return s, n
-    heads = s - _HEADER
+    heads = s - HEADER_BYTES
     # Length CRCs: the 8 length bytes of every record.
     want = buf[heads[:, None] + np.arange(8, 12)].copy().view("<u4").reshape(-1)
     got = mask_crc(crc32c_many(buf, heads, np.full_like(heads, 8)))
